@@ -1,0 +1,218 @@
+//! The in-memory catalog: databases, their tables, each table's schema and persisted files.
+//!
+//! The Delta logs in the object store are the source of truth; this is their in-memory index,
+//! loaded at start ([`crate::store::load`]) and updated by the persister after each Delta commit.
+//! Schema changes from writes land here first (and in the WAL); they reach the Delta log with
+//! the next flush of the table.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::CatalogError;
+use crate::names;
+use crate::schema::TableSchema;
+
+/// One Parquet file of a table, as recorded in its Delta log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Path relative to the table root, e.g. `date=2025-11-24/part-...parquet`.
+    pub path: String,
+    /// Day partition value, `YYYY-MM-DD`.
+    pub date: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Number of rows.
+    pub rows: u64,
+    /// Smallest `time` in the file, microseconds since the epoch.
+    pub min_time: i64,
+    /// Largest `time` in the file, microseconds since the epoch.
+    pub max_time: i64,
+    /// Rank of the file's rows when merging duplicates: the WAL sequence number its flush
+    /// covered. A later flush has a higher rank.
+    pub rank: u64,
+}
+
+/// The mutable state of a table.
+#[derive(Debug, Clone, Default)]
+pub struct TableState {
+    /// Current schema (may be ahead of the Delta log until the next flush).
+    pub schema: TableSchema,
+    /// Active Parquet files.
+    pub files: Vec<FileMeta>,
+    /// WAL sequence number through which this table's rows are in `files`.
+    pub persisted_seq: u64,
+    /// Latest Delta version, `None` until the Delta table exists.
+    pub delta_version: Option<i64>,
+}
+
+/// One table of a database.
+#[derive(Debug)]
+pub struct Table {
+    db: String,
+    name: String,
+    state: RwLock<TableState>,
+}
+
+impl Table {
+    /// A table with the given state.
+    pub fn new(db: &str, name: &str, state: TableState) -> Table {
+        Table {
+            db: db.to_string(),
+            name: name.to_string(),
+            state: RwLock::new(state),
+        }
+    }
+
+    /// Database name.
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+
+    /// Table name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A copy of the current schema.
+    pub fn schema(&self) -> TableSchema {
+        self.state.read().schema.clone()
+    }
+
+    /// A copy of the whole state (schema, files, positions).
+    pub fn state(&self) -> TableState {
+        self.state.read().clone()
+    }
+
+    /// Changes the state under the table's lock.
+    pub fn update<R>(&self, f: impl FnOnce(&mut TableState) -> R) -> R {
+        f(&mut self.state.write())
+    }
+}
+
+/// One database: a set of tables.
+#[derive(Debug)]
+pub struct Database {
+    name: String,
+    tables: RwLock<BTreeMap<String, Arc<Table>>>,
+    /// Serialises schema changes of this database's tables (validation of a write holds it).
+    schema_lock: Mutex<()>,
+}
+
+impl Database {
+    fn new(name: &str) -> Database {
+        Database {
+            name: name.to_string(),
+            tables: RwLock::new(BTreeMap::new()),
+            schema_lock: Mutex::new(()),
+        }
+    }
+
+    /// Database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table, if it exists.
+    pub fn table(&self, name: &str) -> Option<Arc<Table>> {
+        self.tables.read().get(name).cloned()
+    }
+
+    /// All tables, by name.
+    pub fn tables(&self) -> Vec<Arc<Table>> {
+        self.tables.read().values().cloned().collect()
+    }
+
+    /// Table names, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.read().keys().cloned().collect()
+    }
+
+    /// The table, created empty if missing.
+    pub fn table_or_create(&self, name: &str) -> Result<Arc<Table>, CatalogError> {
+        if let Some(t) = self.table(name) {
+            return Ok(t);
+        }
+        names::check_table(name)?;
+        let mut tables = self.tables.write();
+        Ok(tables
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(Table::new(&self.name, name, TableState::default())))
+            .clone())
+    }
+
+    /// Inserts a table loaded from the store.
+    pub fn insert_table(&self, table: Table) {
+        self.tables
+            .write()
+            .insert(table.name().to_string(), Arc::new(table));
+    }
+
+    /// Holds the schema lock of this database while `f` runs.
+    pub fn with_schema_lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.schema_lock.lock();
+        f()
+    }
+}
+
+/// All databases.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    databases: RwLock<BTreeMap<String, Arc<Database>>>,
+}
+
+impl Catalog {
+    /// An empty catalog.
+    pub fn new() -> Catalog {
+        Catalog::default()
+    }
+
+    /// The database, if it exists.
+    pub fn database(&self, name: &str) -> Option<Arc<Database>> {
+        self.databases.read().get(name).cloned()
+    }
+
+    /// The database, created if missing.
+    pub fn database_or_create(&self, name: &str) -> Result<Arc<Database>, CatalogError> {
+        if let Some(db) = self.database(name) {
+            return Ok(db);
+        }
+        names::check_database(name)?;
+        let mut dbs = self.databases.write();
+        Ok(dbs
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(Database::new(name)))
+            .clone())
+    }
+
+    /// Database names, sorted.
+    pub fn database_names(&self) -> Vec<String> {
+        self.databases.read().keys().cloned().collect()
+    }
+
+    /// All databases.
+    pub fn databases(&self) -> Vec<Arc<Database>> {
+        self.databases.read().values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn databases_and_tables_are_created_once() {
+        let c = Catalog::new();
+        let a = c.database_or_create("home").unwrap();
+        let b = c.database_or_create("home").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let t1 = a.table_or_create("energy").unwrap();
+        let t2 = b.table_or_create("energy").unwrap();
+        assert!(Arc::ptr_eq(&t1, &t2));
+        assert_eq!(c.database_names(), ["home"]);
+        assert_eq!(a.table_names(), ["energy"]);
+        assert!(c.database_or_create("a/b").is_err());
+        assert!(a.table_or_create("_delta_log").is_err());
+    }
+}

@@ -1,0 +1,313 @@
+//! Delta Lake access: one Delta table per Hearth table, under `<root>/<db>/<table>/`.
+//!
+//! Hearth writes Parquet files itself and commits them here with delta-rs's transaction API. A
+//! commit carries the new files, the table schema when it grew, and a `txn` action
+//! (`appId = hearth-wal`, `version` = WAL sequence number) that tells a restarted server which
+//! writes the table already holds. Layout and types are plain Delta (reader 1 / writer 2):
+//! `time` TIMESTAMP (UTC, µs), `date` DATE partition column (`date=YYYY-MM-DD/` directories, not
+//! stored inside the files), tags STRING with column metadata `hearth.kind = tag`, fields
+//! DOUBLE / LONG / DECIMAL(20,0) / STRING / BOOLEAN. Spark, DuckDB and the `deltalake` Python
+//! package read these tables as they are.
+
+use std::collections::HashMap;
+
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake::kernel::{
+    Action, Add, DataType, MetadataExt, MetadataValue, StructField, StructType, Transaction,
+};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use url::Url;
+
+use crate::catalog::{FileMeta, TableState};
+use crate::error::CatalogError;
+use crate::schema::{ColumnKind, FieldType, TIME_COLUMN, TableSchema};
+
+/// `appId` of the `txn` action recording the WAL position.
+pub const WAL_APP_ID: &str = "hearth-wal";
+/// Name of the day partition column.
+pub const DATE_COLUMN: &str = "date";
+/// Column metadata key marking tag columns in the Delta schema.
+pub const KIND_KEY: &str = "hearth.kind";
+
+fn delta_err(table: &str) -> impl FnOnce(DeltaTableError) -> CatalogError + '_ {
+    move |source| CatalogError::Delta {
+        table: table.to_string(),
+        source,
+    }
+}
+
+fn field_delta_type(t: FieldType) -> DataType {
+    match t {
+        FieldType::Float => DataType::DOUBLE,
+        FieldType::Integer => DataType::LONG,
+        FieldType::UInteger => DataType::decimal(20, 0).expect("20,0 is a valid decimal"),
+        FieldType::String => DataType::STRING,
+        FieldType::Boolean => DataType::BOOLEAN,
+    }
+}
+
+/// The Delta schema of a table: `time`, `date`, then tags and fields in schema order.
+pub fn delta_schema(schema: &TableSchema) -> Result<StructType, CatalogError> {
+    let mut fields = vec![
+        StructField::nullable(TIME_COLUMN, DataType::TIMESTAMP),
+        StructField::nullable(DATE_COLUMN, DataType::DATE),
+    ];
+    for c in schema.columns() {
+        match c.kind {
+            ColumnKind::Time => {}
+            ColumnKind::Tag => fields.push(
+                StructField::nullable(&c.name, DataType::STRING)
+                    .with_metadata([(KIND_KEY, MetadataValue::String("tag".into()))]),
+            ),
+            ColumnKind::Field(t) => {
+                fields.push(StructField::nullable(&c.name, field_delta_type(t)))
+            }
+        }
+    }
+    StructType::try_new(fields).map_err(|e| CatalogError::Unreadable {
+        table: "schema".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads a Hearth table schema back from a Delta schema.
+pub fn table_schema(delta: &StructType) -> TableSchema {
+    let mut out = TableSchema::new();
+    for f in delta.fields() {
+        let name = f.name().as_str();
+        if name == TIME_COLUMN || name == DATE_COLUMN {
+            continue;
+        }
+        let is_tag =
+            matches!(f.metadata().get(KIND_KEY), Some(MetadataValue::String(s)) if s == "tag");
+        let kind = if is_tag {
+            ColumnKind::Tag
+        } else {
+            let t = f.data_type();
+            let ft = if *t == DataType::DOUBLE {
+                FieldType::Float
+            } else if *t == DataType::LONG {
+                FieldType::Integer
+            } else if *t == DataType::STRING {
+                FieldType::String
+            } else if *t == DataType::BOOLEAN {
+                FieldType::Boolean
+            } else if DataType::decimal(20, 0).is_ok_and(|d| d == *t) {
+                FieldType::UInteger
+            } else {
+                continue;
+            };
+            ColumnKind::Field(ft)
+        };
+        out.add(name, kind);
+    }
+    out
+}
+
+/// Opens the Delta table at `url`; `Ok(None)` if there is no Delta table there.
+pub async fn open(url: &Url, name: &str) -> Result<Option<DeltaTable>, CatalogError> {
+    let mut table = DeltaTableBuilder::from_url(url.clone())
+        .map_err(delta_err(name))?
+        .build()
+        .map_err(delta_err(name))?;
+    match table.load().await {
+        Ok(()) => Ok(Some(table)),
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(delta_err(name)(e)),
+    }
+}
+
+/// Opens the Delta table at `url`, creating it with `schema` if it does not exist.
+pub async fn open_or_create(
+    url: &Url,
+    name: &str,
+    schema: &TableSchema,
+) -> Result<DeltaTable, CatalogError> {
+    if let Some(t) = open(url, name).await? {
+        return Ok(t);
+    }
+    let table = DeltaTableBuilder::from_url(url.clone())
+        .map_err(delta_err(name))?
+        .build()
+        .map_err(delta_err(name))?;
+    let columns: Vec<StructField> = delta_schema(schema)?.fields().cloned().collect();
+    let created = table
+        .create()
+        .with_columns(columns)
+        .with_partition_columns([DATE_COLUMN])
+        .with_save_mode(SaveMode::Ignore)
+        // A lost creation race must fail rather than re-commit a second table metadata.
+        .with_commit_properties(CommitProperties::default().with_max_retries(0))
+        .await;
+    match created {
+        Ok(t) => Ok(t),
+        Err(e) => match open(url, name).await? {
+            Some(t) => Ok(t),
+            None => Err(delta_err(name)(e)),
+        },
+    }
+}
+
+/// The state of a loaded Delta table as Hearth's catalog holds it.
+pub async fn read_state(table: &DeltaTable, name: &str) -> Result<TableState, CatalogError> {
+    let state = table.snapshot().map_err(delta_err(name))?;
+    let persisted_seq = state
+        .transaction_version(table.log_store().as_ref(), WAL_APP_ID)
+        .await
+        .map_err(delta_err(name))?
+        .unwrap_or(0);
+    let schema = table_schema(state.schema().as_ref());
+    let mut files = Vec::new();
+    for f in state.log_data().iter() {
+        let path = f.path().to_string();
+        let date = f
+            .partition_values_map()
+            .get(DATE_COLUMN)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        let (min_time, max_time) = f
+            .stats()
+            .and_then(|s| time_range(&s))
+            .unwrap_or((i64::MIN, i64::MAX));
+        files.push(FileMeta {
+            rank: rank_of_path(&path),
+            path,
+            date,
+            size: f.size().max(0) as u64,
+            rows: f.num_records().unwrap_or(0) as u64,
+            min_time,
+            max_time,
+        });
+    }
+    Ok(TableState {
+        schema,
+        files,
+        persisted_seq: u64::try_from(persisted_seq).unwrap_or(0),
+        delta_version: table.version().and_then(|v| i64::try_from(v).ok()),
+    })
+}
+
+/// The rank of a file from its name `part-<seq:020>-<uuid>...`; files named otherwise (written
+/// by another tool) rank lowest.
+pub fn rank_of_path(path: &str) -> u64 {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.strip_prefix("part-")
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|seq| seq.parse().ok())
+        .unwrap_or(0)
+}
+
+fn time_range(stats: &str) -> Option<(i64, i64)> {
+    let v: serde_json::Value = serde_json::from_str(stats).ok()?;
+    let parse = |v: &serde_json::Value| crate::timefmt::parse_utc_micros(v.as_str()?);
+    let min = parse(v.get("minValues")?.get(TIME_COLUMN)?)?;
+    // Delta truncates the max to milliseconds.
+    let max = parse(v.get("maxValues")?.get(TIME_COLUMN)?)? + 999;
+    Some((min, max))
+}
+
+/// Commits `files` (already uploaded under the table root) with WAL position `seq`, widening the
+/// table schema first if `schema` has columns the Delta schema lacks. Returns the new version.
+pub async fn commit(
+    table: &mut DeltaTable,
+    name: &str,
+    schema: &TableSchema,
+    files: &[FileMeta],
+    stats: &[String],
+    seq: u64,
+) -> Result<i64, CatalogError> {
+    table.update_state().await.map_err(delta_err(name))?;
+    let state = table.snapshot().map_err(delta_err(name))?;
+    let mut actions = Vec::with_capacity(files.len() + 1);
+    let current = state.schema();
+    let wanted = delta_schema(schema)?;
+    let missing: Vec<StructField> = wanted
+        .fields()
+        .filter(|f| current.field(f.name()).is_none())
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let mut fields: Vec<StructField> = current.fields().cloned().collect();
+        fields.extend(missing);
+        let widened = StructType::try_new(fields).map_err(|e| CatalogError::Unreadable {
+            table: name.to_string(),
+            reason: e.to_string(),
+        })?;
+        let metadata = state
+            .metadata()
+            .clone()
+            .with_schema(&widened)
+            .map_err(|e| CatalogError::Unreadable {
+                table: name.to_string(),
+                reason: format!("cannot widen the schema: {e}"),
+            })?;
+        actions.push(Action::Metadata(metadata));
+    }
+    let now_ms = now_millis();
+    for (f, s) in files.iter().zip(stats) {
+        actions.push(Action::Add(Add {
+            path: f.path.clone(),
+            partition_values: HashMap::from([(DATE_COLUMN.to_string(), Some(f.date.clone()))]),
+            size: i64::try_from(f.size).unwrap_or(i64::MAX),
+            modification_time: now_ms,
+            data_change: true,
+            stats: Some(s.clone()),
+            ..Default::default()
+        }));
+    }
+    let txn = Transaction::new_with_last_update(
+        WAL_APP_ID,
+        i64::try_from(seq).unwrap_or(i64::MAX),
+        Some(now_ms),
+    );
+    let op = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: Some(vec![DATE_COLUMN.to_string()]),
+        predicate: None,
+    };
+    let done = CommitBuilder::from(CommitProperties::default().with_application_transaction(txn))
+        .with_actions(actions)
+        .build(Some(state as &dyn TableReference), table.log_store(), op)
+        .await
+        .map_err(delta_err(name))?;
+    let version = done.version();
+    table.state = Some(done.snapshot);
+    Ok(i64::try_from(version).unwrap_or(i64::MAX))
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_round_trips_through_delta() {
+        let mut s = TableSchema::new();
+        s.add("household", ColumnKind::Tag);
+        s.add("power_w", ColumnKind::Field(FieldType::Float));
+        s.add("n", ColumnKind::Field(FieldType::UInteger));
+        s.add("fw", ColumnKind::Field(FieldType::String));
+        s.add("on", ColumnKind::Field(FieldType::Boolean));
+        s.add("c", ColumnKind::Field(FieldType::Integer));
+        let delta = delta_schema(&s).unwrap();
+        assert_eq!(delta.fields().next().unwrap().name(), "time");
+        assert_eq!(table_schema(&delta), s);
+    }
+
+    #[test]
+    fn rank_comes_from_the_file_name() {
+        assert_eq!(
+            rank_of_path("date=2025-11-24/part-00000000000000000042-abc.zstd.parquet"),
+            42
+        );
+        assert_eq!(rank_of_path("date=2025-11-24/other.parquet"), 0);
+    }
+}

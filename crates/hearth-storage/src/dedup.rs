@@ -1,0 +1,218 @@
+//! Sorting and merging rows of one identity (tags, time).
+//!
+//! Rows arrive with a rank (the WAL sequence number of their write, or the flush sequence of the
+//! file holding them). Rows with equal tags and time are merged into one: each field takes the
+//! value of the highest-ranked row in which it is not NULL; fields never written stay NULL. The
+//! output is sorted by (tags in schema order, time), the sort order of persisted files. The
+//! result depends only on the ranks, never on the order rows are handed in.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, UInt32Array, UInt64Array};
+use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+
+use crate::error::StorageError;
+
+/// Merges duplicate identities of `batch`.
+///
+/// `key_columns` are the indices of the identity columns (tags, then time) in sort order,
+/// `rank` is the rank of each row. The returned batch has the same schema as `batch`.
+pub fn dedup_sorted(
+    batch: &RecordBatch,
+    key_columns: &[usize],
+    rank: &UInt64Array,
+) -> Result<RecordBatch, StorageError> {
+    let n = batch.num_rows();
+    if n == 0 {
+        return Ok(batch.clone());
+    }
+    let asc = SortOptions {
+        descending: false,
+        nulls_first: true,
+    };
+    let mut sort: Vec<SortColumn> = key_columns
+        .iter()
+        .map(|&i| SortColumn {
+            values: batch.column(i).clone(),
+            options: Some(asc),
+        })
+        .collect();
+    sort.push(SortColumn {
+        values: Arc::new(rank.clone()),
+        options: Some(asc),
+    });
+    let order = lexsort_to_indices(&sort, None)?;
+
+    // Group boundaries: compare identity keys of neighbours in sorted order.
+    let keys: Vec<ArrayRef> = key_columns
+        .iter()
+        .map(|&i| take(batch.column(i).as_ref(), &order, None))
+        .collect::<Result<_, _>>()?;
+    let converter = RowConverter::new(
+        keys.iter()
+            .map(|a| SortField::new(a.data_type().clone()))
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(&keys)?;
+    let mut groups: Vec<(usize, usize)> = Vec::new(); // [start, end) in sorted positions
+    let mut start = 0;
+    for i in 1..n {
+        if rows.row(i) != rows.row(i - 1) {
+            groups.push((start, i));
+            start = i;
+        }
+    }
+    groups.push((start, n));
+    if groups.len() == n {
+        // No duplicates: only the sort was needed.
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &order, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(RecordBatch::try_new(batch.schema(), columns)?);
+    }
+
+    let order = order.values();
+    let first: UInt32Array = groups.iter().map(|&(s, _)| order[s]).collect();
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (i, column) in batch.columns().iter().enumerate() {
+        if key_columns.contains(&i) {
+            columns.push(take(column.as_ref(), &first, None)?);
+            continue;
+        }
+        // Within a group rows are in rank order: the last non-null one wins.
+        let pick: UInt32Array = groups
+            .iter()
+            .map(|&(s, e)| {
+                (s..e)
+                    .rev()
+                    .map(|p| order[p])
+                    .find(|&r| column.is_valid(r as usize))
+                    .unwrap_or(order[e - 1])
+            })
+            .collect();
+        columns.push(take(column.as_ref(), &pick, None)?);
+    }
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+/// The schema of `batch` without its metadata-free duplicate check; helper for callers that
+/// append a rank column and strip it again.
+pub fn without_column(schema: &SchemaRef, name: &str) -> SchemaRef {
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name() != name)
+        .cloned()
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    fn batch(
+        tags: Vec<Option<&str>>,
+        time: Vec<i64>,
+        a: Vec<Option<f64>>,
+        b: Vec<Option<i64>>,
+    ) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("tag", DataType::Utf8, true),
+            Field::new("a", DataType::Float64, true),
+            Field::new("b", DataType::Int64, true),
+            Field::new("time", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(tags)),
+                Arc::new(Float64Array::from(a)),
+                Arc::new(Int64Array::from(b)),
+                Arc::new(Int64Array::from(time)),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn later_rank_wins_per_field_and_unwritten_fields_keep_values() {
+        let input = batch(
+            vec![Some("x"), Some("x"), Some("y"), Some("x")],
+            vec![1, 1, 1, 2],
+            vec![Some(1.0), Some(2.0), Some(9.0), None],
+            vec![Some(10), None, None, Some(7)],
+        );
+        // Ranks out of input order: row 1 (a=2.0) is older than row 0 (a=1.0).
+        let rank = UInt64Array::from(vec![5, 3, 1, 2]);
+        let out = dedup_sorted(&input, &[0, 3], &rank).unwrap();
+        assert_eq!(out.num_rows(), 3);
+        let tag = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        let a = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        let b = out.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+        let t = out.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(
+            (tag.value(0), t.value(0), a.value(0), b.value(0)),
+            ("x", 1, 1.0, 10)
+        );
+        assert_eq!((tag.value(1), t.value(1)), ("x", 2));
+        assert!(a.is_null(1));
+        assert_eq!(b.value(1), 7);
+        assert_eq!((tag.value(2), a.value(2)), ("y", 9.0));
+        assert!(b.is_null(2));
+    }
+
+    #[test]
+    fn null_tags_form_one_identity() {
+        let input = batch(
+            vec![None, None],
+            vec![1, 1],
+            vec![Some(1.0), None],
+            vec![None, Some(2)],
+        );
+        let out = dedup_sorted(&input, &[0, 3], &UInt64Array::from(vec![1, 2])).unwrap();
+        assert_eq!(out.num_rows(), 1);
+        let b = out.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(b.value(0), 2);
+    }
+
+    #[test]
+    fn result_does_not_depend_on_input_order() {
+        let a = batch(
+            vec![Some("x"), Some("x")],
+            vec![1, 1],
+            vec![Some(1.0), Some(2.0)],
+            vec![None, None],
+        );
+        let b = batch(
+            vec![Some("x"), Some("x")],
+            vec![1, 1],
+            vec![Some(2.0), Some(1.0)],
+            vec![None, None],
+        );
+        let out_a = dedup_sorted(&a, &[0, 3], &UInt64Array::from(vec![1, 2])).unwrap();
+        let out_b = dedup_sorted(&b, &[0, 3], &UInt64Array::from(vec![2, 1])).unwrap();
+        assert_eq!(out_a, out_b);
+        let v = out_a
+            .column(1)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!(v.value(0), 2.0);
+    }
+}

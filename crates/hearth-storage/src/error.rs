@@ -1,0 +1,37 @@
+//! Errors of the storage layer, each with the offending values.
+
+use thiserror::Error;
+
+/// What can go wrong writing, buffering or persisting.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// The catalog refused a name or failed to read or commit.
+    #[error(transparent)]
+    Catalog(#[from] hearth_catalog::CatalogError),
+    /// The write-ahead log failed; the write was not acknowledged.
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] hearth_wal::WalError),
+    /// An Arrow error while building or aligning batches.
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// A Parquet error while writing a file.
+    #[error("parquet: {0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    /// An object store error while uploading a file.
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    /// A WAL payload that cannot be decoded.
+    #[error("{0}")]
+    Payload(String),
+    /// Buffered data is over the memory limit; the client should retry later.
+    #[error("buffered data is over the memory limit ({buffered} of {limit} bytes); retry later")]
+    MemoryLimit {
+        /// Bytes buffered now.
+        buffered: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The storage is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}

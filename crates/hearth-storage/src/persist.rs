@@ -1,0 +1,235 @@
+//! The persister: buffered rows → sorted, deduplicated Parquet files → one Delta commit per table.
+//!
+//! For each table of a [`Snapshot`] the persister aligns the chunks to the table schema, merges
+//! duplicate identities by rank ([`crate::dedup`]), splits the rows by UTC day and writes one
+//! Parquet file per day, sorted by (tags, time), zstd-compressed. The files and the snapshot's
+//! WAL sequence number go into a single Delta commit (`txn` action), so after a crash the WAL
+//! replay knows exactly which writes each table already holds. A table whose commit fails keeps
+//! its rows in the snapshot; the next flush retries it, and tables already committed are skipped.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::array::{Array, ArrayRef, TimestampMicrosecondArray, UInt64Array};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::SortingColumn;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use hearth_catalog::catalog::{FileMeta, Table};
+use hearth_catalog::schema::{ColumnKind, TIME_COLUMN};
+use hearth_catalog::stats::stats_json;
+use hearth_catalog::store::Store;
+
+use crate::align::align;
+use crate::buffer::TableChunks;
+use crate::dedup::dedup_sorted;
+use crate::error::StorageError;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Bits of a rank that number the rows within one write.
+pub const ROW_BITS: u32 = 24;
+
+/// The rank of row `row` of the write with WAL sequence number `seq`: later writes rank
+/// higher, and within one write a later line ranks higher (so the last line wins).
+pub fn row_rank(seq: u64, row: u64) -> u64 {
+    (seq << ROW_BITS) | row.min((1 << ROW_BITS) - 1)
+}
+
+/// The rank of every row of a file persisted by the flush that covered WAL position `seq`:
+/// above every buffered row of that flush, below every later write.
+pub fn file_rank(seq: u64) -> u64 {
+    (seq << ROW_BITS) | ((1 << ROW_BITS) - 1)
+}
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 65_536;
+
+/// Merges the chunks of one table into one sorted, deduplicated batch in the table schema.
+pub fn merge_chunks(
+    chunks: &[(u64, RecordBatch)],
+    schema: &SchemaRef,
+    tag_columns: &[usize],
+) -> Result<RecordBatch, StorageError> {
+    let mut aligned = Vec::with_capacity(chunks.len());
+    let mut ranks: Vec<u64> = Vec::new();
+    for (seq, batch) in chunks {
+        aligned.push(align(batch, schema)?);
+        ranks.extend((0..batch.num_rows() as u64).map(|row| row_rank(*seq, row)));
+    }
+    let all = concat_batches(schema, &aligned)?;
+    let time = schema.index_of(TIME_COLUMN)?;
+    let mut keys = tag_columns.to_vec();
+    keys.push(time);
+    dedup_sorted(&all, &keys, &UInt64Array::from(ranks))
+}
+
+pub use hearth_catalog::timefmt::day_of;
+
+/// Splits a batch sorted by (tags, time) into per-day batches (each still sorted).
+pub fn split_by_day(batch: &RecordBatch) -> Result<Vec<(String, RecordBatch)>, StorageError> {
+    let time = batch.column(batch.schema().index_of(TIME_COLUMN)?);
+    let time = time
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .ok_or_else(|| StorageError::Payload("time column is not microseconds".into()))?;
+    let mut days: Vec<i64> = time
+        .values()
+        .iter()
+        .map(|t| t.div_euclid(MICROS_PER_DAY))
+        .collect();
+    let per_row = days.clone();
+    days.sort_unstable();
+    days.dedup();
+    if days.len() == 1 {
+        return Ok(vec![(day_of(days[0] * MICROS_PER_DAY), batch.clone())]);
+    }
+    days.iter()
+        .map(|&d| {
+            let mask = BooleanArray::from(per_row.iter().map(|&r| r == d).collect::<Vec<_>>());
+            Ok((
+                day_of(d * MICROS_PER_DAY),
+                filter_record_batch(batch, &mask)?,
+            ))
+        })
+        .collect()
+}
+
+/// Encodes a sorted batch as a Parquet file.
+pub fn write_parquet(batch: &RecordBatch, tag_columns: &[usize]) -> Result<Bytes, StorageError> {
+    let time = batch.schema().index_of(TIME_COLUMN)?;
+    let mut sorting: Vec<SortingColumn> = tag_columns
+        .iter()
+        .map(|&i| SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: true,
+        })
+        .collect();
+    sorting.push(SortingColumn {
+        column_idx: time as i32,
+        descending: false,
+        nulls_first: true,
+    });
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_sorting_columns(Some(sorting))
+        .set_created_by(format!("hearth {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4 + 1024);
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(Bytes::from(out))
+}
+
+/// The table schema as Arrow, without Hearth's field metadata (what files and Delta hold).
+fn file_schema(table: &Table) -> (SchemaRef, Vec<usize>) {
+    let schema = table.schema();
+    let arrow = schema.arrow_schema();
+    let tags = schema
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == ColumnKind::Tag)
+        .map(|(i, _)| i)
+        .collect();
+    (arrow, tags)
+}
+
+/// Persists one table's chunks of a snapshot with WAL position `seq`. Returns the files added.
+pub async fn persist_table(
+    store: &Store,
+    table: &Table,
+    chunks: &TableChunks,
+    seq: u64,
+) -> Result<Vec<FileMeta>, StorageError> {
+    let (schema, tags) = file_schema(table);
+    let merged = merge_chunks(&chunks.chunks, &schema, &tags)?;
+    let mut files = Vec::new();
+    let mut stats = Vec::new();
+    for (date, rows) in split_by_day(&merged)? {
+        let bytes = write_parquet(&rows, &tags)?;
+        let time = rows.column(rows.schema().index_of(TIME_COLUMN)?);
+        let time = time
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .expect("time column type checked by split_by_day");
+        let (min_time, max_time) = min_max(time);
+        let path = format!(
+            "date={date}/part-{seq:020}-{}.zstd.parquet",
+            uuid::Uuid::new_v4().simple()
+        );
+        let size = bytes.len() as u64;
+        stats.push(stats_json(&rows));
+        store
+            .put_table_file(table.db(), table.name(), &path, bytes)
+            .await?;
+        files.push(FileMeta {
+            path,
+            date,
+            size,
+            rows: rows.num_rows() as u64,
+            min_time,
+            max_time,
+            rank: seq,
+        });
+    }
+    let version = store
+        .commit_files(table, &table.schema(), &files, &stats, seq)
+        .await?;
+    table.update(|s| {
+        s.files.extend(files.iter().cloned());
+        s.persisted_seq = s.persisted_seq.max(seq);
+        s.delta_version = Some(version);
+    });
+    Ok(files)
+}
+
+fn min_max(time: &TimestampMicrosecondArray) -> (i64, i64) {
+    let v = time.values();
+    let min = v.iter().copied().min().unwrap_or(0);
+    let max = v.iter().copied().max().unwrap_or(0);
+    (min, max)
+}
+
+/// A schema with one extra non-null `UInt64` column `name` at the end.
+pub fn with_rank_column(schema: &SchemaRef, name: &str) -> SchemaRef {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(name, DataType::UInt64, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Appends a constant rank column to an aligned batch.
+pub fn add_rank(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    rank: u64,
+) -> Result<RecordBatch, StorageError> {
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(UInt64Array::from(vec![rank; batch.num_rows()])));
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc_and_floor_negative_times() {
+        assert_eq!(day_of(1_764_000_000_000_000), "2025-11-24");
+        assert_eq!(day_of(0), "1970-01-01");
+        assert_eq!(day_of(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn null_count_of_time_is_zero_after_merge() {
+        let t = TimestampMicrosecondArray::from(vec![3, 1, 2]);
+        assert_eq!(min_max(&t), (1, 3));
+        assert_eq!(t.null_count(), 0);
+    }
+}

@@ -1,0 +1,303 @@
+//! [`Storage`]: the facade the server uses to write, and the query layer to read.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hearth_catalog::catalog::{Catalog, Database};
+use hearth_catalog::names;
+use hearth_catalog::schema::{ColumnKind, FieldType, TableSchema};
+use hearth_catalog::store::Store;
+use hearth_lineproto::{LineError, Precision};
+use hearth_wal::{Wal, WalConfig};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::batch::is_tag;
+use crate::buffer::{Buffer, Snapshot};
+use crate::codec::WriteBatch;
+use crate::error::StorageError;
+use crate::flush::{FlushPolicy, FlushReason};
+use crate::persist::persist_table;
+use crate::validate::validate;
+
+/// How storage is set up.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Local directory for the WAL.
+    pub wal_dir: PathBuf,
+    /// Object store URL for Delta tables (`file:///...`).
+    pub object_store: String,
+    /// When to flush.
+    pub flush: FlushPolicy,
+    /// Bound for buffered, unflushed bytes; writes past it are refused with
+    /// [`StorageError::MemoryLimit`].
+    pub memory_limit: usize,
+}
+
+/// Per-request write options.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOptions {
+    /// Line timestamps' unit.
+    pub precision: Precision,
+    /// Write the good lines even if some are bad.
+    pub accept_partial: bool,
+    /// Acknowledge without waiting for fsync.
+    pub no_sync: bool,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOutcome {
+    /// Rows written (0 if nothing was written).
+    pub rows: usize,
+    /// One error per bad line.
+    pub errors: Vec<LineError>,
+    /// WAL sequence number of the write, if one was written.
+    pub seq: Option<u64>,
+}
+
+/// Hearth's storage: catalog, WAL, buffer and persister.
+pub struct Storage {
+    catalog: Arc<Catalog>,
+    store: Arc<Store>,
+    wal: Wal,
+    buffer: Arc<Buffer>,
+    config: StorageConfig,
+    persist_lock: tokio::sync::Mutex<()>,
+}
+
+fn now_micros() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Server time truncated to the request's precision, as InfluxDB stamps lines without time.
+fn default_time(precision: Precision) -> i64 {
+    let now = now_micros();
+    let unit: i64 = match precision {
+        Precision::Second => 1_000_000,
+        Precision::Minute => 60_000_000,
+        Precision::Hour => 3_600_000_000,
+        Precision::Millisecond => 1_000,
+        _ => 1,
+    };
+    now - now.rem_euclid(unit)
+}
+
+/// The table schema a WAL batch implies (for replay before the Delta log knows the columns).
+fn schema_of_batch(batch: &datafusion::arrow::record_batch::RecordBatch) -> TableSchema {
+    let mut schema = TableSchema::new();
+    for f in batch.schema().fields() {
+        if f.name() == hearth_catalog::schema::TIME_COLUMN {
+            continue;
+        }
+        if is_tag(f) {
+            schema.add(f.name(), ColumnKind::Tag);
+        } else if let Some(t) = FieldType::from_arrow(f.data_type()) {
+            schema.add(f.name(), ColumnKind::Field(t));
+        }
+    }
+    schema
+}
+
+impl Storage {
+    /// Loads the catalog from the object store, opens the WAL and replays it.
+    pub async fn open(config: StorageConfig) -> Result<Arc<Storage>, StorageError> {
+        let store = Arc::new(Store::new(&config.object_store)?);
+        let catalog = Arc::new(Catalog::new());
+        store.load(&catalog).await?;
+        let max_persisted = catalog
+            .databases()
+            .iter()
+            .flat_map(|db| db.tables())
+            .map(|t| t.state().persisted_seq)
+            .max()
+            .unwrap_or(0);
+        // A WAL that lost its files (fresh node) must still number new writes above everything
+        // persisted, or they would rank below older rows and be skipped by a later replay.
+        let mut wal_config = WalConfig::new(&config.wal_dir);
+        wal_config.min_last_seq = max_persisted;
+        let (wal, records) = Wal::open(wal_config)?;
+        let buffer = Arc::new(Buffer::new());
+        let mut replayed_rows = 0usize;
+        let record_count = records.len();
+        for record in records {
+            let write = WriteBatch::decode(&record.payload)?;
+            let db = catalog.database_or_create(&write.db)?;
+            let mut keep = Vec::new();
+            for (name, batch) in &write.tables {
+                let table = db.table_or_create(name)?;
+                let fresh = table.update(|s| {
+                    s.schema.merge(&schema_of_batch(batch));
+                    record.seq > s.persisted_seq
+                });
+                if fresh {
+                    keep.push(name.clone());
+                    replayed_rows += batch.num_rows();
+                }
+            }
+            buffer.apply(record.seq, &write, |t| keep.iter().any(|k| k == t));
+            buffer.note_seq(record.seq);
+        }
+        info!(
+            records = record_count,
+            rows = replayed_rows,
+            wal_seq = wal.last_seq(),
+            "WAL replayed"
+        );
+        Ok(Arc::new(Storage {
+            catalog,
+            store,
+            wal,
+            buffer,
+            config,
+            persist_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The object store holding the Delta tables.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The write buffer.
+    pub fn buffer(&self) -> &Arc<Buffer> {
+        &self.buffer
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StorageConfig {
+        &self.config
+    }
+
+    fn database_for_write(&self, db: &str) -> Result<Arc<Database>, StorageError> {
+        names::check_database(db)?;
+        Ok(self.catalog.database_or_create(db)?)
+    }
+
+    /// Writes a line-protocol body to database `db`.
+    pub async fn write_lp(
+        &self,
+        db: &str,
+        body: &str,
+        options: WriteOptions,
+    ) -> Result<WriteOutcome, StorageError> {
+        let stats = self.buffer.stats();
+        let buffered = stats.bytes + stats.persisting_bytes;
+        if buffered >= self.config.memory_limit {
+            return Err(StorageError::MemoryLimit {
+                buffered,
+                limit: self.config.memory_limit,
+            });
+        }
+        let database = self.database_for_write(db)?;
+        let validated = validate(
+            &database,
+            body,
+            options.precision,
+            default_time(options.precision),
+        )?;
+        let mut outcome = WriteOutcome {
+            rows: 0,
+            errors: validated.errors.clone(),
+            seq: None,
+        };
+        if (!outcome.errors.is_empty() && !options.accept_partial) || validated.batch.rows() == 0 {
+            return Ok(outcome);
+        }
+        validated.publish_schemas(&database)?;
+        let payload = validated.batch.encode()?;
+        let rows = validated.batch.rows();
+        let buffer = self.buffer.clone();
+        let batch = validated.batch;
+        let seq = self
+            .wal
+            .append(
+                payload,
+                !options.no_sync,
+                Box::new(move |seq| buffer.apply(seq, &batch, |_| true)),
+            )
+            .await?;
+        outcome.rows = rows;
+        outcome.seq = Some(seq);
+        Ok(outcome)
+    }
+
+    /// Persists everything buffered now. Returns the number of rows persisted.
+    pub async fn flush(&self, reason: FlushReason) -> Result<usize, StorageError> {
+        let _guard = self.persist_lock.lock().await;
+        let mut persisted = 0;
+        // Snapshots left by a failed flush go first, oldest first; then the live buffer.
+        let mut pending = self.buffer.pending_snapshots();
+        if let Some(snap) = self.buffer.take_snapshot() {
+            pending.push(snap);
+        }
+        let mut truncate_through = None;
+        for snap in pending {
+            persisted += self.persist_snapshot(&snap).await?;
+            self.buffer.finish_snapshot(&snap);
+            truncate_through = Some(snap.seq);
+        }
+        if let Some(seq) = truncate_through {
+            self.wal.truncate_through(seq)?;
+            debug!(?reason, rows = persisted, wal_seq = seq, "flushed");
+        }
+        Ok(persisted)
+    }
+
+    async fn persist_snapshot(&self, snap: &Arc<Snapshot>) -> Result<usize, StorageError> {
+        let mut rows = 0;
+        for ((db, table), chunks) in &snap.tables {
+            let database = self.catalog.database_or_create(db)?;
+            let table = database.table_or_create(table)?;
+            if table.state().persisted_seq >= snap.seq {
+                continue; // committed by an earlier attempt
+            }
+            let files = persist_table(&self.store, &table, chunks, snap.seq).await?;
+            rows += files.iter().map(|f| f.rows as usize).sum::<usize>();
+        }
+        Ok(rows)
+    }
+
+    /// Runs the flush policy until `shutdown` turns true, then flushes what is left.
+    pub async fn run_flusher(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let tick = Duration::from_millis(250);
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            let stats = self.buffer.stats();
+            let due = self.config.flush.decide(&stats, Instant::now());
+            let pending = !self.buffer.pending_snapshots().is_empty();
+            let Some(reason) = due.or(pending.then_some(FlushReason::Age)) else {
+                continue;
+            };
+            match self.flush(reason).await {
+                Ok(_) => backoff = Duration::from_millis(500),
+                Err(e) => {
+                    warn!(error = %e, retry_in = ?backoff, "flush failed; rows stay in the WAL and buffer");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        match self.flush(FlushReason::Shutdown).await {
+            Ok(rows) => info!(rows, "flushed on shutdown"),
+            Err(e) => warn!(error = %e, "flush on shutdown failed; the WAL keeps the rows"),
+        }
+        self.wal.close();
+    }
+}

@@ -1,0 +1,244 @@
+//! Turning a line-protocol body into a [`WriteBatch`], line by line.
+//!
+//! Parsing runs without locks. Validation against the table schemas runs under the database's
+//! schema lock: each line is checked against the schemas as the earlier good lines of the same
+//! body left them, so a field keeps the type of its first write even within one request. A bad
+//! line becomes a [`LineError`] with its 1-based line number; the good lines still form the batch.
+//! Schema changes are published to the catalog only when the caller decides to write.
+
+use std::collections::HashMap;
+
+use hearth_catalog::catalog::Database;
+use hearth_catalog::names;
+use hearth_catalog::schema::{ColumnKind, FieldType, TableSchema};
+use hearth_lineproto::{FieldValue, LineError, ParsedLine, Precision};
+
+use crate::batch::{BatchBuilder, Value};
+use crate::codec::WriteBatch;
+use crate::error::StorageError;
+
+/// The result of validating a body.
+pub struct Validated {
+    /// The rows of the good lines, per table.
+    pub batch: WriteBatch,
+    /// One error per bad line, in line order.
+    pub errors: Vec<LineError>,
+    /// Schemas of the touched tables after the good lines.
+    schemas: HashMap<String, TableSchema>,
+}
+
+impl Validated {
+    /// Publishes the schema changes of the good lines to the catalog. Must be called (under the
+    /// same database) before the batch is written.
+    pub fn publish_schemas(&self, db: &Database) -> Result<(), StorageError> {
+        for (name, schema) in &self.schemas {
+            let table = db.table_or_create(name)?;
+            table.update(|s| s.schema.merge(schema));
+        }
+        Ok(())
+    }
+}
+
+fn field_type(v: &FieldValue<'_>) -> FieldType {
+    match v {
+        FieldValue::F64(_) => FieldType::Float,
+        FieldValue::I64(_) => FieldType::Integer,
+        FieldValue::U64(_) => FieldType::UInteger,
+        FieldValue::Str(_) => FieldType::String,
+        FieldValue::Bool(_) => FieldType::Boolean,
+    }
+}
+
+fn kind_name(kind: ColumnKind) -> String {
+    match kind {
+        ColumnKind::Tag => "tag".to_string(),
+        ColumnKind::Time => "time".to_string(),
+        ColumnKind::Field(t) => format!("{} field", t.name()),
+    }
+}
+
+/// Checks one parsed line against (and extends) the working schema of its table.
+fn check_line(line: &ParsedLine<'_>, schema: &mut TableSchema) -> Result<(), String> {
+    let table = line.measurement.as_ref();
+    for (k, _) in &line.tags {
+        match schema.kind(k) {
+            None | Some(ColumnKind::Tag) => {}
+            Some(other) => {
+                return Err(format!(
+                    "invalid column type for column '{k}' on table {table}: \
+                     existing column is a {}, cannot write it as a tag",
+                    kind_name(other)
+                ));
+            }
+        }
+    }
+    for (k, v) in &line.fields {
+        let t = field_type(v);
+        match schema.kind(k) {
+            None => {}
+            Some(ColumnKind::Field(existing)) if existing == t => {}
+            Some(ColumnKind::Field(existing)) => {
+                return Err(format!(
+                    "Field type mismatch on table {table} column {k}. \
+                     Existing column is {} but attempted to add {}",
+                    existing.name(),
+                    t.name()
+                ));
+            }
+            Some(other) => {
+                return Err(format!(
+                    "invalid column type for column '{k}' on table {table}: \
+                     existing column is a {}, cannot write it as a field",
+                    kind_name(other)
+                ));
+            }
+        }
+    }
+    for (k, _) in &line.tags {
+        schema.add(k, ColumnKind::Tag);
+    }
+    for (k, v) in &line.fields {
+        schema.add(k, ColumnKind::Field(field_type(v)));
+    }
+    Ok(())
+}
+
+fn line_error(line_number: usize, original: &str, message: String) -> LineError {
+    let mut end = original.len().min(100);
+    while !original.is_char_boundary(end) {
+        end -= 1;
+    }
+    LineError {
+        line_number,
+        original_line: original[..end].to_string(),
+        message,
+    }
+}
+
+/// Parses and validates `body` for database `db`.
+///
+/// `now_us` is the server time used for lines without a timestamp (already truncated to the
+/// request's precision by the caller).
+pub fn validate(
+    db: &Database,
+    body: &str,
+    precision: Precision,
+    now_us: i64,
+) -> Result<Validated, StorageError> {
+    let parsed: Vec<_> = hearth_lineproto::parse_lines(body).collect();
+    let physical: Vec<&str> = body.split('\n').collect();
+    let original = |n: usize| physical.get(n.saturating_sub(1)).copied().unwrap_or("");
+
+    db.with_schema_lock(|| {
+        let mut schemas: HashMap<String, TableSchema> = HashMap::new();
+        let mut builders: Vec<(String, BatchBuilder)> = Vec::new();
+        let mut builder_index: HashMap<String, usize> = HashMap::new();
+        let mut errors = Vec::new();
+        for item in &parsed {
+            let (number, line) = match item {
+                Ok(ok) => ok,
+                Err(e) => {
+                    errors.push(e.clone());
+                    continue;
+                }
+            };
+            let table = line.measurement.as_ref();
+            if let Err(e) = names::check_table(table) {
+                errors.push(line_error(*number, original(*number), e.to_string()));
+                continue;
+            }
+            let time = match line.timestamp {
+                None => now_us,
+                Some(ts) => match precision.to_micros(ts) {
+                    Ok(t) => t,
+                    Err(msg) => {
+                        errors.push(line_error(*number, original(*number), msg));
+                        continue;
+                    }
+                },
+            };
+            let schema = schemas
+                .entry(table.to_string())
+                .or_insert_with(|| db.table(table).map(|t| t.schema()).unwrap_or_default());
+            if let Err(msg) = check_line(line, schema) {
+                errors.push(line_error(*number, original(*number), msg));
+                continue;
+            }
+            let i = *builder_index.entry(table.to_string()).or_insert_with(|| {
+                builders.push((table.to_string(), BatchBuilder::new()));
+                builders.len() - 1
+            });
+            builders[i].1.push_row(
+                line.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+                line.fields.iter().map(|(k, v)| {
+                    let value = match v {
+                        FieldValue::F64(x) => Value::F64(*x),
+                        FieldValue::I64(x) => Value::I64(*x),
+                        FieldValue::U64(x) => Value::U64(*x),
+                        FieldValue::Str(s) => Value::Str(s.as_ref()),
+                        FieldValue::Bool(b) => Value::Bool(*b),
+                    };
+                    (k.as_ref(), field_type(v), value)
+                }),
+                time,
+            );
+        }
+        let tables = builders
+            .into_iter()
+            .map(|(name, b)| (name, b.finish()))
+            .collect();
+        Ok(Validated {
+            batch: WriteBatch {
+                db: db.name().to_string(),
+                tables,
+            },
+            errors,
+            schemas,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_catalog::catalog::Catalog;
+
+    #[test]
+    fn type_conflicts_are_per_line_and_first_type_wins() {
+        let catalog = Catalog::new();
+        let db = catalog.database_or_create("home").unwrap();
+        let body = "m,h=a v=1i 1\nm,h=a v=1.5 2\nm v=2i,h=\"x\" 3\nm,h=b v=3i 4";
+        let v = validate(&db, body, Precision::Second, 0).unwrap();
+        let lines: Vec<_> = v.errors.iter().map(|e| e.line_number).collect();
+        assert_eq!(lines, [2, 3]);
+        assert!(
+            v.errors[0]
+                .message
+                .contains("Existing column is integer but attempted to add float")
+        );
+        assert!(v.errors[1].message.contains("existing column is a tag"));
+        assert_eq!(v.batch.rows(), 2);
+        v.publish_schemas(&db).unwrap();
+        let schema = db.table("m").unwrap().schema();
+        assert_eq!(
+            schema.kind("v"),
+            Some(ColumnKind::Field(FieldType::Integer))
+        );
+        assert_eq!(schema.kind("h"), Some(ColumnKind::Tag));
+    }
+
+    #[test]
+    fn missing_timestamp_takes_server_time() {
+        let catalog = Catalog::new();
+        let db = catalog.database_or_create("home").unwrap();
+        let v = validate(&db, "m v=1", Precision::Nanosecond, 42).unwrap();
+        assert!(v.errors.is_empty());
+        let batch = &v.batch.tables[0].1;
+        let time = batch
+            .column(batch.num_columns() - 1)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
+            .unwrap();
+        assert_eq!(time.value(0), 42);
+    }
+}
