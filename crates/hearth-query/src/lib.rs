@@ -1,1 +1,18 @@
-//! placeholder
+//! Hearth's query layer: DataFusion over Delta files and the write buffer.
+//!
+//! - [`provider`]: the table providers that merge duplicates and read files + buffer together.
+//! - [`catalogs`]: databases as DataFusion catalogs, live.
+//! - [`engine`]: sessions with a per-database default catalog, and read-only query execution.
+//! - [`functions`]: SQL functions Hearth adds or replaces (`version()`).
+
+pub mod catalogs;
+pub mod engine;
+mod error;
+pub mod functions;
+pub mod provider;
+
+pub use engine::QueryEngine;
+pub use error::QueryError;
+
+#[cfg(test)]
+mod tests;

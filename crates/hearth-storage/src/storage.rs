@@ -103,6 +103,15 @@ fn schema_of_batch(batch: &datafusion::arrow::record_batch::RecordBatch) -> Tabl
     schema
 }
 
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("store", &self.store)
+            .field("wal_dir", &self.config.wal_dir)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Storage {
     /// Loads the catalog from the object store, opens the WAL and replays it.
     pub async fn open(config: StorageConfig) -> Result<Arc<Storage>, StorageError> {

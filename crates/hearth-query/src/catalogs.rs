@@ -1,0 +1,194 @@
+//! DataFusion's view of Hearth's catalog: each database is a DataFusion catalog with schema
+//! `public` holding its tables.
+//!
+//! Everything is live: databases and tables created by writes after start appear at once,
+//! because names are read from [`hearth_catalog::catalog::Catalog`] on every call. Other layers
+//! can add schemas to every database (the PostgreSQL front end adds `pg_catalog`) with
+//! [`Catalogs::add_schema_factory`]; a factory runs once per database, when the database is
+//! first looked up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::TableType;
+use hearth_storage::Storage;
+use parking_lot::RwLock;
+
+use crate::provider::{RawTable, TsTable};
+
+/// Name of the schema holding a database's tables.
+pub const PUBLIC: &str = "public";
+
+/// Builds an extra schema for a database (e.g. `pg_catalog`).
+pub type SchemaFactory = Arc<dyn Fn(&str) -> Result<Arc<dyn SchemaProvider>> + Send + Sync>;
+
+/// All databases, as DataFusion catalogs.
+pub struct Catalogs {
+    storage: Arc<Storage>,
+    dbs: RwLock<HashMap<String, Arc<DbCatalog>>>,
+    factories: RwLock<Vec<(String, SchemaFactory)>>,
+}
+
+impl std::fmt::Debug for Catalogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogs").finish_non_exhaustive()
+    }
+}
+
+impl Catalogs {
+    /// The catalogs of `storage`.
+    pub fn new(storage: Arc<Storage>) -> Arc<Catalogs> {
+        Arc::new(Catalogs {
+            storage,
+            dbs: RwLock::new(HashMap::new()),
+            factories: RwLock::new(Vec::new()),
+        })
+    }
+
+    /// Adds schema `name` to every database, built by `factory`.
+    pub fn add_schema_factory(&self, name: &str, factory: SchemaFactory) {
+        self.factories.write().push((name.to_string(), factory));
+        self.dbs.write().clear();
+    }
+
+    /// Whether database `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.storage.catalog().database(name).is_some()
+    }
+
+    fn db(&self, name: &str) -> Result<Option<Arc<DbCatalog>>> {
+        if !self.exists(name) {
+            return Ok(None);
+        }
+        if let Some(db) = self.dbs.read().get(name) {
+            return Ok(Some(db.clone()));
+        }
+        let mut extra: HashMap<String, Arc<dyn SchemaProvider>> = HashMap::new();
+        for (schema, factory) in self.factories.read().iter() {
+            extra.insert(schema.clone(), factory(name)?);
+        }
+        let db = Arc::new(DbCatalog {
+            public: Arc::new(PublicSchema {
+                db: name.to_string(),
+                storage: self.storage.clone(),
+            }),
+            extra: RwLock::new(extra),
+        });
+        Ok(Some(
+            self.dbs
+                .write()
+                .entry(name.to_string())
+                .or_insert(db)
+                .clone(),
+        ))
+    }
+}
+
+impl CatalogProviderList for Catalogs {
+    fn register_catalog(
+        &self,
+        _name: String,
+        _catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        // Databases come from Hearth's catalog only.
+        None
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        self.storage.catalog().database_names()
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        match self.db(name) {
+            Ok(db) => db.map(|d| d as Arc<dyn CatalogProvider>),
+            Err(e) => {
+                tracing::warn!(db = name, error = %e, "cannot build catalog");
+                None
+            }
+        }
+    }
+}
+
+/// One database.
+#[derive(Debug)]
+pub struct DbCatalog {
+    public: Arc<PublicSchema>,
+    extra: RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
+}
+
+impl CatalogProvider for DbCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names = vec![PUBLIC.to_string()];
+        names.extend(self.extra.read().keys().cloned());
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == PUBLIC {
+            return Some(self.public.clone());
+        }
+        self.extra.read().get(name).cloned()
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
+        if name == PUBLIC {
+            return Err(DataFusionError::Plan(
+                "schema public cannot be replaced".to_string(),
+            ));
+        }
+        Ok(self.extra.write().insert(name.to_string(), schema))
+    }
+}
+
+/// Schema `public` of a database: its tables.
+#[derive(Debug)]
+pub struct PublicSchema {
+    db: String,
+    storage: Arc<Storage>,
+}
+
+#[async_trait]
+impl SchemaProvider for PublicSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.storage
+            .catalog()
+            .database(&self.db)
+            .map(|d| d.table_names())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(table) = self
+            .storage
+            .catalog()
+            .database(&self.db)
+            .and_then(|d| d.table(name))
+        else {
+            return Ok(None);
+        };
+        let raw = Arc::new(RawTable::new(
+            table.clone(),
+            self.storage.buffer().clone(),
+            self.storage.store().clone(),
+        ));
+        Ok(Some(Arc::new(TsTable::try_new(&table, raw)?)))
+    }
+
+    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
+        Ok(self.table_exist(name).then_some(TableType::Base))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.storage
+            .catalog()
+            .database(&self.db)
+            .is_some_and(|d| d.table(name).is_some())
+    }
+}

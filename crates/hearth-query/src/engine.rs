@@ -1,0 +1,133 @@
+//! The query engine: DataFusion sessions over Hearth's catalogs.
+//!
+//! One runtime (memory pool, object stores, file metadata cache) and one template session state
+//! are shared; every connection or HTTP request gets its own cheap [`SessionContext`] whose
+//! default catalog is its database, so `SELECT * FROM energy` in database `home` means
+//! `home.public.energy` and settings never leak between sessions.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::CatalogProviderList;
+use datafusion::common::Result;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use hearth_storage::Storage;
+
+use crate::catalogs::{Catalogs, PUBLIC};
+use crate::error::QueryError;
+use crate::functions;
+
+/// DataFusion sessions over Hearth's data.
+pub struct QueryEngine {
+    catalogs: Arc<Catalogs>,
+    runtime: Arc<RuntimeEnv>,
+    template: SessionState,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine").finish_non_exhaustive()
+    }
+}
+
+/// Options of remote SQL over HTTP: queries only, no DDL, DML or statements such as `SET`.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+impl QueryEngine {
+    /// An engine over `storage` whose queries share `memory_limit` bytes.
+    pub fn new(storage: Arc<Storage>, memory_limit: usize) -> Result<QueryEngine> {
+        let catalogs = Catalogs::new(storage);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(TrackConsumersPool::new(
+                FairSpillPool::new(memory_limit),
+                NonZeroUsize::new(5).expect("5 is not zero"),
+            )))
+            .build_arc()?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema("", PUBLIC)
+            .with_target_partitions(cores);
+        let options = config.options_mut();
+        options.execution.parquet.pushdown_filters = true;
+        options.execution.parquet.reorder_filters = true;
+        options.execution.time_zone = Some("UTC".to_string());
+        let template = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime.clone())
+            .with_catalog_list(catalogs.clone() as Arc<dyn CatalogProviderList>)
+            .with_default_features()
+            .build();
+        let mut engine = QueryEngine {
+            catalogs,
+            runtime,
+            template,
+        };
+        engine.register_udf(functions::version_udf());
+        Ok(engine)
+    }
+
+    /// The catalogs (to add schemas such as `pg_catalog`).
+    pub fn catalogs(&self) -> &Arc<Catalogs> {
+        &self.catalogs
+    }
+
+    /// The shared runtime.
+    pub fn runtime(&self) -> &Arc<RuntimeEnv> {
+        &self.runtime
+    }
+
+    /// Adds a function to every later session.
+    pub fn register_udf(&mut self, udf: ScalarUDF) {
+        let ctx = SessionContext::new_with_state(self.template.clone());
+        ctx.register_udf(udf);
+        self.template = ctx.state();
+    }
+
+    /// Replaces the template state (for front ends that add functions and planners in bulk).
+    pub fn update_template(&mut self, f: impl FnOnce(&SessionContext)) {
+        let ctx = SessionContext::new_with_state(self.template.clone());
+        f(&ctx);
+        self.template = ctx.state();
+    }
+
+    /// A new session whose default catalog is `db`.
+    pub fn session(&self, db: &str) -> SessionContext {
+        let mut config = self.template.config().clone();
+        config.options_mut().catalog.default_catalog = db.to_string();
+        let state = SessionStateBuilder::new_from_existing(self.template.clone())
+            .with_config(config)
+            .with_catalog_list(self.catalogs.clone() as Arc<dyn CatalogProviderList>)
+            .build();
+        SessionContext::new_with_state(state)
+    }
+
+    /// Runs a read-only query in database `db` and collects the result.
+    pub async fn query(
+        &self,
+        db: &str,
+        sql: &str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+        if !self.catalogs.exists(db) {
+            return Err(QueryError::DatabaseNotFound(db.to_string()));
+        }
+        let ctx = self.session(db);
+        let df = ctx.sql_with_options(sql, read_only()).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        Ok((schema, batches))
+    }
+}

@@ -1,0 +1,124 @@
+//! End-to-end tests of storage + query in one process: writes, merges, flushes, restarts.
+
+use std::sync::Arc;
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use hearth_lineproto::Precision;
+use hearth_storage::flush::{FlushPolicy, FlushReason};
+use hearth_storage::{Storage, StorageConfig, WriteOptions};
+
+use crate::QueryEngine;
+
+fn config(dir: &std::path::Path) -> StorageConfig {
+    StorageConfig {
+        wal_dir: dir.join("wal"),
+        object_store: format!("file://{}", dir.join("objects").display()),
+        flush: FlushPolicy::default(),
+        memory_limit: 1 << 30,
+    }
+}
+
+const SECONDS: WriteOptions = WriteOptions {
+    precision: Precision::Second,
+    accept_partial: true,
+    no_sync: false,
+};
+
+async fn table(engine: &QueryEngine, sql: &str) -> String {
+    let (_, batches) = engine.query("home", sql).await.unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_merge_by_identity_across_buffer_flush_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    let body = "energy,household=h1,meter=m1 import_kwh=1.5,power_w=230 1764000000\n\
+                energy,household=h2,meter=m1 import_kwh=7.0 1764000000\n\
+                energy,household=h1,meter=m1 power_w=240 1764000000\n";
+    let out = storage.write_lp("home", body, SECONDS).await.unwrap();
+    assert_eq!((out.rows, out.errors.len()), (3, 0));
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    let sql = "SELECT household, meter, import_kwh, power_w, time FROM energy ORDER BY household";
+    let expected = "\
++-----------+-------+------------+---------+----------------------+
+| household | meter | import_kwh | power_w | time                 |
++-----------+-------+------------+---------+----------------------+
+| h1        | m1    | 1.5        | 240.0   | 2025-11-24T16:00:00Z |
+| h2        | m1    | 7.0        |         | 2025-11-24T16:00:00Z |
++-----------+-------+------------+---------+----------------------+";
+    assert_eq!(table(&engine, sql).await, expected);
+
+    // Flush to Delta, then overwrite one field in the buffer: the file row and the buffer row merge.
+    assert_eq!(storage.flush(FlushReason::Size).await.unwrap(), 2);
+    storage
+        .write_lp(
+            "home",
+            "energy,household=h2,meter=m1 power_w=5 1764000000",
+            SECONDS,
+        )
+        .await
+        .unwrap();
+    let after = table(&engine, sql).await;
+    assert!(
+        after.contains("| h2        | m1    | 7.0        | 5.0     |"),
+        "{after}"
+    );
+
+    // Restart: the flushed row comes from Delta, the unflushed one from the WAL.
+    drop(engine);
+    let storage_dir = dir.path().to_path_buf();
+    drop(storage);
+    let storage = Storage::open(config(&storage_dir)).await.unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    assert_eq!(table(&engine, sql).await, after);
+    let (_, batches) = engine
+        .query(
+            "home",
+            "SELECT count(*) AS n FROM energy WHERE household = 'h2'",
+        )
+        .await
+        .unwrap();
+    assert!(
+        pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+            .contains("| 1 |")
+    );
+
+    // A second flush and restart give the same answer again.
+    storage.flush(FlushReason::Shutdown).await.unwrap();
+    drop(engine);
+    drop(storage);
+    let storage = Storage::open(config(&storage_dir)).await.unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    assert_eq!(table(&engine, sql).await, after);
+    assert_eq!(
+        storage
+            .catalog()
+            .database("home")
+            .unwrap()
+            .table("energy")
+            .unwrap()
+            .state()
+            .files
+            .len(),
+        2
+    );
+    let _ = Arc::strong_count(&storage);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_database_and_table_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    let err = engine.query("nope", "SELECT 1").await.unwrap_err();
+    assert_eq!(err.to_string(), "database \"nope\" does not exist");
+    storage.write_lp("home", "m v=1 1", SECONDS).await.unwrap();
+    let err = engine
+        .query("home", "SELECT * FROM missing")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}
