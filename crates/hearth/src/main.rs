@@ -1,1 +1,151 @@
-fn main() {}
+//! The `hearth` binary: command line, configuration, wiring of the layers, and shutdown.
+//!
+//! `hearth serve` opens storage (catalog from the object store, WAL replay), builds the query
+//! engine, binds the HTTP and PostgreSQL listeners (logging the bound addresses, so port 0
+//! works), runs the flusher, and on SIGTERM/SIGINT stops accepting work, finishes in-flight
+//! requests, flushes the buffer to Delta and exits 0.
+
+mod config;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use hearth_query::QueryEngine;
+use hearth_server::{http, pg};
+use hearth_storage::flush::FlushPolicy;
+use hearth_storage::{Storage, StorageConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use config::{Cli, Command, LogFormat, ServeConfig};
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,deltalake=warn,deltalake_core=warn,buoyant_kernel=warn,datafusion=warn",
+        )
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.resolve()?;
+            init_logging(config.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("hearth")
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(serve(config))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received; shutting down"),
+    }
+}
+
+async fn serve(config: ServeConfig) -> Result<()> {
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %config.data_dir.display(),
+        object_store = %config.object_store,
+        "starting Hearth"
+    );
+    let storage = Storage::open(StorageConfig {
+        wal_dir: config.data_dir.join("wal"),
+        object_store: config.object_store.clone(),
+        flush: FlushPolicy {
+            max_bytes: config.flush_size,
+            max_age: config.flush_interval,
+        },
+        memory_limit: config.memory_limit / 2,
+    })
+    .await
+    .context("cannot open storage")?;
+
+    let mut engine = QueryEngine::new(storage.clone(), config.memory_limit / 2)
+        .context("cannot start the query engine")?;
+    pg::prepare(&mut engine).context("cannot set up the PostgreSQL catalog")?;
+    let engine = Arc::new(engine);
+
+    let http_listener = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (HTTP)", config.http_addr))?;
+    let pg_listener = TcpListener::bind(config.pg_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (PostgreSQL)", config.pg_addr))?;
+    let http_addr = http_listener.local_addr()?;
+    let pg_addr = pg_listener.local_addr()?;
+    for addr in [http_addr, pg_addr] {
+        if !addr.ip().is_loopback() {
+            warn!(%addr, "listening beyond loopback without authentication: anyone who can reach this address can read and write all data");
+        }
+    }
+    info!(addr = %http_addr, "HTTP listening");
+    info!(addr = %pg_addr, "PostgreSQL listening");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let flusher = tokio::spawn(storage.clone().run_flusher(stop_rx.clone()));
+
+    let http_state = Arc::new(http::HttpState {
+        storage: storage.clone(),
+        engine: engine.clone(),
+        max_body_bytes: config.max_request_size,
+        metrics: Default::default(),
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let http_task = tokio::spawn(http::serve(
+        http_listener,
+        http_state,
+        stopped(stop_rx.clone()),
+    ));
+    let pg_handlers = Arc::new(pg::PgHandlers::new(Arc::new(pg::Shared::new(
+        engine.clone(),
+    ))));
+    let pg_task = tokio::spawn(pg::serve(
+        pg_listener,
+        pg_handlers,
+        stopped(stop_rx.clone()),
+    ));
+    info!("ready");
+
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    match http_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "HTTP server stopped with an error"),
+        Err(e) => warn!(error = %e, "HTTP server task failed"),
+    }
+    if let Err(e) = pg_task.await {
+        warn!(error = %e, "PostgreSQL server task failed");
+    }
+    flusher.await.context("flusher task failed")?;
+    info!("stopped");
+    Ok(())
+}

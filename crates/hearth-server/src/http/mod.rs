@@ -1,0 +1,139 @@
+//! The HTTP front end: InfluxDB-compatible writes, SQL over HTTP, health and metrics.
+//!
+//! | route | handler |
+//! |---|---|
+//! | `POST /api/v3/write_lp` | [`write::write_v3`] |
+//! | `POST /api/v2/write` | [`write::write_v2`] |
+//! | `POST /write` | [`write::write_v1`] |
+//! | `GET, POST /api/v3/query_sql` | [`query::query_sql`] |
+//! | `GET /health`, `GET, HEAD /ping`, `GET /metrics` | here |
+//!
+//! Status codes and error bodies are decided in one place per API flavour ([`error`]).
+
+mod error;
+mod query;
+mod write;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hearth_query::QueryEngine;
+use hearth_storage::Storage;
+use tokio::net::TcpListener;
+
+/// Counters exported on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    write_requests: AtomicU64,
+    write_errors: AtomicU64,
+    rows_written: AtomicU64,
+    queries: AtomicU64,
+    query_errors: AtomicU64,
+}
+
+/// What the HTTP handlers share.
+#[derive(Debug)]
+pub struct HttpState {
+    /// The write path.
+    pub storage: Arc<Storage>,
+    /// The query engine.
+    pub engine: Arc<QueryEngine>,
+    /// Largest accepted request body, after decompression.
+    pub max_body_bytes: usize,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+/// The router with every route.
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/api/v3/write_lp", post(write::write_v3))
+        .route("/api/v2/write", post(write::write_v2))
+        .route("/write", post(write::write_v1))
+        .route(
+            "/api/v3/query_sql",
+            get(query::query_sql_get).post(query::query_sql_post),
+        )
+        .route("/health", get(health))
+        .route("/ping", get(ping).head(ping))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serves HTTP on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+async fn health() -> &'static str {
+    "OK"
+}
+
+async fn ping() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let v = HeaderValue::from_static(concat!("hearth-", env!("CARGO_PKG_VERSION")));
+    r.headers_mut().insert("X-Influxdb-Version", v.clone());
+    r.headers_mut()
+        .insert("X-Influxdb-Build", HeaderValue::from_static("hearth"));
+    r
+}
+
+async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
+    let m = &state.metrics;
+    let buffer = state.storage.buffer().stats();
+    let lines = [
+        (
+            "hearth_http_write_requests_total",
+            "counter",
+            m.write_requests.load(Ordering::Relaxed),
+        ),
+        (
+            "hearth_http_write_errors_total",
+            "counter",
+            m.write_errors.load(Ordering::Relaxed),
+        ),
+        (
+            "hearth_rows_written_total",
+            "counter",
+            m.rows_written.load(Ordering::Relaxed),
+        ),
+        (
+            "hearth_http_queries_total",
+            "counter",
+            m.queries.load(Ordering::Relaxed),
+        ),
+        (
+            "hearth_http_query_errors_total",
+            "counter",
+            m.query_errors.load(Ordering::Relaxed),
+        ),
+        ("hearth_buffer_rows", "gauge", buffer.rows as u64),
+        (
+            "hearth_buffer_bytes",
+            "gauge",
+            (buffer.bytes + buffer.persisting_bytes) as u64,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, value) in lines {
+        out.push_str(&format!("# TYPE {name} {kind}\n{name} {value}\n"));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

@@ -1,0 +1,182 @@
+//! Line-protocol writes on the InfluxDB v1, v2 and v3 endpoints.
+//!
+//! All three share one path: read the body (with the size limit applied after gzip
+//! decompression too), parse and validate, append to the WAL, answer 204 once durable. They
+//! differ in parameter names, precision names, defaults and error bodies.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hearth_lineproto::Precision;
+use hearth_storage::WriteOptions;
+
+use super::HttpState;
+use super::error::{ApiError, Flavor};
+
+/// Reads the request body, bounded by `limit` bytes before and after decompression.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let raw = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::TooLarge(limit))?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(raw),
+        "gzip" | "x-gzip" => {
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| ApiError::BadRequest(format!("invalid gzip body: {e}")))?;
+            if out.len() > limit {
+                return Err(ApiError::TooLarge(limit));
+            }
+            Ok(Bytes::from(out))
+        }
+        other => Err(ApiError::UnsupportedEncoding(other.to_string())),
+    }
+}
+
+fn parse_bool(
+    params: &HashMap<String, String>,
+    key: &str,
+    default: bool,
+) -> Result<bool, ApiError> {
+    match params.get(key).map(String::as_str) {
+        None | Some("") => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "invalid value {other:?} for parameter {key}: expected true or false"
+        ))),
+    }
+}
+
+async fn write(
+    state: &HttpState,
+    headers: HeaderMap,
+    body: Body,
+    db: Option<&String>,
+    options: WriteOptions,
+) -> Result<Response, ApiError> {
+    let db = db.filter(|d| !d.is_empty()).ok_or_else(|| {
+        ApiError::BadRequest("missing database name (db or bucket parameter)".into())
+    })?;
+    let bytes = read_body(&headers, body, state.max_body_bytes).await?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("body content is not valid utf8: {e}")))?;
+    let outcome = state
+        .storage
+        .write_lp(db, text, options)
+        .await
+        .map_err(ApiError::Storage)?;
+    state
+        .metrics
+        .rows_written
+        .fetch_add(outcome.rows as u64, Ordering::Relaxed);
+    if outcome.errors.is_empty() {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::Lines {
+            errors: outcome.errors,
+            written: outcome.rows,
+        })
+    }
+}
+
+async fn respond(
+    state: Arc<HttpState>,
+    flavor: Flavor,
+    result: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Response {
+    state.metrics.write_requests.fetch_add(1, Ordering::Relaxed);
+    match result.await {
+        Ok(r) => r,
+        Err(e) => {
+            state.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
+            e.into_response(flavor)
+        }
+    }
+}
+
+fn precision(
+    params: &HashMap<String, String>,
+    default: Precision,
+    parse: fn(&str) -> Option<Precision>,
+) -> Result<Precision, ApiError> {
+    match params.get("precision").map(String::as_str) {
+        None | Some("") => Ok(default),
+        Some(p) => parse(p).ok_or_else(|| ApiError::BadRequest(format!("invalid precision {p:?}"))),
+    }
+}
+
+/// `POST /api/v3/write_lp?db=&precision=&accept_partial=&no_sync=`
+pub(crate) async fn write_v3(
+    State(state): State<Arc<HttpState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let s = state.clone();
+    respond(state, Flavor::V3, async move {
+        let options = WriteOptions {
+            precision: precision(&params, Precision::Auto, Precision::from_v3)?,
+            accept_partial: parse_bool(&params, "accept_partial", true)?,
+            no_sync: parse_bool(&params, "no_sync", false)?,
+        };
+        write(&s, headers, body, params.get("db"), options).await
+    })
+    .await
+}
+
+/// `POST /api/v2/write?bucket=&org=&precision=`
+pub(crate) async fn write_v2(
+    State(state): State<Arc<HttpState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let s = state.clone();
+    respond(state, Flavor::V2, async move {
+        let options = WriteOptions {
+            precision: precision(&params, Precision::Nanosecond, Precision::from_v2)?,
+            accept_partial: true,
+            no_sync: false,
+        };
+        write(&s, headers, body, params.get("bucket"), options).await
+    })
+    .await
+}
+
+/// `POST /write?db=&precision=`
+pub(crate) async fn write_v1(
+    State(state): State<Arc<HttpState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let s = state.clone();
+    respond(state, Flavor::V1, async move {
+        let options = WriteOptions {
+            precision: precision(&params, Precision::Nanosecond, Precision::from_v1)?,
+            accept_partial: true,
+            no_sync: false,
+        };
+        write(&s, headers, body, params.get("db"), options).await
+    })
+    .await
+}

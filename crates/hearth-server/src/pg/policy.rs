@@ -1,0 +1,107 @@
+//! What remote SQL may do. Runs before every other statement hook.
+//!
+//! Remote clients must not read or write files on the server (`COPY ... TO/FROM 'file'`,
+//! `CREATE EXTERNAL TABLE`), nor change the shared runtime (`SET datafusion.runtime.*`).
+//! Statements this version does not support (DDL, DML) are refused with `0A000` up front, rather
+//! than reaching DataFusion's in-memory defaults that would silently do something else.
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::QueryHook;
+use datafusion_postgres::hooks::HookClient;
+use datafusion_postgres::pgwire::api::ClientInfo;
+use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+
+/// Refuses statements remote clients may not run.
+pub(super) struct PolicyHook;
+
+fn refuse(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        code.into(),
+        message,
+    )))
+}
+
+/// `Some(error)` if `statement` is not allowed.
+pub(super) fn check(statement: &Statement) -> Option<PgWireError> {
+    let text = statement.to_string();
+    let head: String = text
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase();
+    match statement {
+        Statement::Copy { .. } => Some(refuse(
+            "42501",
+            "permission denied: COPY to or from server files is not allowed".into(),
+        )),
+        Statement::Query(_)
+        | Statement::Explain { .. }
+        | Statement::ExplainTable { .. }
+        | Statement::ShowVariable { .. }
+        | Statement::ShowTables { .. }
+        | Statement::ShowColumns { .. }
+        | Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. }
+        | Statement::Declare { .. }
+        | Statement::Fetch { .. }
+        | Statement::Close { .. }
+        | Statement::Discard { .. }
+        | Statement::Deallocate { .. } => None,
+        Statement::Set(_) => {
+            let lower = text.to_ascii_lowercase();
+            if lower.contains("datafusion.runtime") || lower.contains("datafusion.catalog") {
+                Some(refuse(
+                    "42501",
+                    "permission denied: this setting is server-wide and cannot be changed by a client".into(),
+                ))
+            } else {
+                None
+            }
+        }
+        _ if head.starts_with("CREATE EXTERNAL") => Some(refuse(
+            "42501",
+            "permission denied: external tables would read server files".into(),
+        )),
+        _ => Some(refuse("0A000", format!("statement not supported: {head}"))),
+    }
+}
+
+#[async_trait]
+impl QueryHook for PolicyHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        check(statement).map(Err)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        check(statement).map(Err)
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        check(statement).map(Err)
+    }
+}

@@ -1,0 +1,274 @@
+//! Command line, environment and TOML configuration of `hearth serve`.
+//!
+//! Every option is a long flag, an environment variable (`HEARTH_*`) and a key of the TOML file
+//! given by `--config`, in that order of precedence; the default applies when none sets it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// Hearth: a columnar time-series warehouse. Line protocol in, PostgreSQL out, Delta Lake
+/// underneath.
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the server: HTTP (writes, SQL, health, metrics) and the PostgreSQL wire protocol.
+    Serve(ServeArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Options of `hearth serve`.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct ServeArgs {
+    /// Local state: the WAL, and the object store when none is given [default: ./hearth-data]
+    #[arg(long, env = "HEARTH_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    /// Where Parquet files and Delta logs live: file:///absolute/path [default: file://<data-dir>/objects]
+    #[arg(long, env = "HEARTH_OBJECT_STORE", value_name = "URL")]
+    pub(crate) object_store: Option<String>,
+
+    /// HTTP listener; port 0 picks a free port (the bound address is logged) [default: 127.0.0.1:8086]
+    #[arg(long, env = "HEARTH_HTTP_ADDR", value_name = "ADDR")]
+    pub(crate) http_addr: Option<SocketAddr>,
+
+    /// PostgreSQL wire protocol listener; port 0 picks a free port [default: 127.0.0.1:5432]
+    #[arg(long, env = "HEARTH_PG_ADDR", value_name = "ADDR")]
+    pub(crate) pg_addr: Option<SocketAddr>,
+
+    /// TOML file with these options as keys (e.g. `http-addr = "0.0.0.0:8086"`); flags and
+    /// environment variables override it
+    #[arg(long, env = "HEARTH_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Memory bound (e.g. 2GiB): half for buffered unflushed writes (past it writes get 503 with
+    /// Retry-After), half for query execution [default: a quarter of the machine's memory]
+    #[arg(long, env = "HEARTH_MEMORY_LIMIT", value_name = "SIZE")]
+    pub(crate) memory_limit: Option<String>,
+
+    /// Flush buffered rows to Parquet when the oldest is this old (e.g. 60s, 10m) [default: 60s]
+    #[arg(long, env = "HEARTH_FLUSH_INTERVAL", value_name = "DURATION")]
+    pub(crate) flush_interval: Option<String>,
+
+    /// Flush buffered rows to Parquet when they take this much memory [default: 64MiB]
+    #[arg(long, env = "HEARTH_FLUSH_SIZE", value_name = "SIZE")]
+    pub(crate) flush_size: Option<String>,
+
+    /// Largest accepted HTTP request body, after decompression; larger bodies get 413 [default: 10MiB]
+    #[arg(long, env = "HEARTH_MAX_REQUEST_SIZE", value_name = "SIZE")]
+    pub(crate) max_request_size: Option<String>,
+
+    /// Log format on stderr [default: text]
+    #[arg(long, env = "HEARTH_LOG_FORMAT", value_name = "FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeConfig {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) object_store: String,
+    pub(crate) http_addr: SocketAddr,
+    pub(crate) pg_addr: SocketAddr,
+    pub(crate) memory_limit: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) flush_size: usize,
+    pub(crate) max_request_size: usize,
+    pub(crate) log_format: LogFormat,
+}
+
+impl ServeArgs {
+    /// Fills options the command line and environment left unset from the config file.
+    fn merge(self, file: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            data_dir: self.data_dir.or(file.data_dir),
+            object_store: self.object_store.or(file.object_store),
+            http_addr: self.http_addr.or(file.http_addr),
+            pg_addr: self.pg_addr.or(file.pg_addr),
+            config: self.config,
+            memory_limit: self.memory_limit.or(file.memory_limit),
+            flush_interval: self.flush_interval.or(file.flush_interval),
+            flush_size: self.flush_size.or(file.flush_size),
+            max_request_size: self.max_request_size.or(file.max_request_size),
+            log_format: self.log_format.or(file.log_format),
+        }
+    }
+
+    /// Resolves the configuration: config file, then defaults.
+    pub(crate) fn resolve(self) -> Result<ServeConfig> {
+        let args = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                let file: ServeArgs = toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?;
+                self.merge(file)
+            }
+            None => self,
+        };
+        let data_dir = args
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("./hearth-data"));
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let data_dir = data_dir
+            .canonicalize()
+            .with_context(|| format!("cannot resolve data dir {}", data_dir.display()))?;
+        let object_store = match args.object_store {
+            Some(url) => url,
+            None => file_url(&data_dir.join("objects")),
+        };
+        Ok(ServeConfig {
+            object_store,
+            http_addr: args
+                .http_addr
+                .unwrap_or_else(|| "127.0.0.1:8086".parse().expect("valid")),
+            pg_addr: args
+                .pg_addr
+                .unwrap_or_else(|| "127.0.0.1:5432".parse().expect("valid")),
+            memory_limit: match args.memory_limit {
+                Some(s) => parse_size(&s).context("invalid --memory-limit")?,
+                None => default_memory_limit(),
+            },
+            flush_interval: parse_duration(args.flush_interval.as_deref().unwrap_or("60s"))
+                .context("invalid --flush-interval")?,
+            flush_size: parse_size(args.flush_size.as_deref().unwrap_or("64MiB"))
+                .context("invalid --flush-size")?,
+            max_request_size: parse_size(args.max_request_size.as_deref().unwrap_or("10MiB"))
+                .context("invalid --max-request-size")?,
+            log_format: args.log_format.unwrap_or(LogFormat::Text),
+            data_dir,
+        })
+    }
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// A quarter of physical memory (from /proc/meminfo), or 1 GiB if unknown.
+fn default_memory_limit() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<usize>().ok())
+            .map(|kb| kb * 1024)
+    });
+    total.map_or(1 << 30, |t| t / 4)
+}
+
+/// Parses `123`, `64KiB`, `64MiB`, `2GiB`, `10MB`, `1GB` (also lower case, `k`/`m`/`g`).
+pub(crate) fn parse_size(s: &str) -> Result<usize> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: usize = number
+        .parse()
+        .with_context(|| format!("{s:?} is not a size"))?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        other => bail!("unknown size unit {other:?} in {s:?}"),
+    };
+    n.checked_mul(factor)
+        .with_context(|| format!("{s:?} is too large"))
+}
+
+/// Parses `500ms`, `10s`, `5m`, `1h` (a bare number is seconds).
+pub(crate) fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("{s:?} is not a duration"))?;
+    Ok(match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        other => bail!("unknown duration unit {other:?} in {s:?}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("10MiB").unwrap(), 10 << 20);
+        assert_eq!(parse_size("1GB").unwrap(), 1_000_000_000);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("1XB").is_err());
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("2 weeks").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hearth.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "data-dir = \"{}\"\nhttp-addr = \"127.0.0.1:9999\"\nflush-interval = \"5s\"\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            flush_interval: Some("7s".into()),
+            ..Default::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.http_addr.port(), 9999);
+        assert_eq!(c.flush_interval, Duration::from_secs(7));
+        assert!(c.object_store.ends_with("/objects"));
+    }
+
+    #[test]
+    fn unknown_config_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hearth.toml");
+        std::fs::write(&file, "http_adr = \"x\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        let err = format!("{:#}", args.resolve().unwrap_err());
+        assert!(err.contains("unknown field"), "{err}");
+    }
+}
