@@ -1,0 +1,9 @@
+//! Integration tests: the real `hearth` binary, real sockets, real files, real clients
+//! (reqwest over HTTP, tokio-postgres and psql over the PostgreSQL protocol, Python's
+//! `deltalake` package reading the Delta tables), and `kill -9` for crashes.
+
+mod bad_input;
+mod crash;
+mod delta;
+mod server;
+mod write_read;

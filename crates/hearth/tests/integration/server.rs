@@ -1,0 +1,167 @@
+//! Starting and stopping the real server for a test.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A running `hearth serve`.
+pub(crate) struct Server {
+    child: Option<Child>,
+    pub(crate) http: SocketAddr,
+    pub(crate) pg: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts the binary on free ports with `data_dir` and extra flags, and waits until both
+    /// listeners are bound.
+    pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--http-addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0"])
+            .args(["--log-format", "json"])
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                "info,deltalake=warn,deltalake_core=warn,buoyant_kernel=warn",
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hearth binary starts");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    let msg = v["fields"]["message"].as_str().unwrap_or_default();
+                    if let Some(addr) = v["fields"]["addr"].as_str() {
+                        let _ = tx.send((msg.to_string(), addr.to_string()));
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut http = None;
+        let mut pg = None;
+        while http.is_none() || pg.is_none() {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok((msg, addr)) if msg == "HTTP listening" => http = Some(addr.parse().unwrap()),
+                Ok((msg, addr)) if msg == "PostgreSQL listening" => {
+                    pg = Some(addr.parse().unwrap())
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "server did not start; log:\n{}",
+                        log.lock().unwrap().join("\n")
+                    );
+                }
+            }
+        }
+        Server {
+            child: Some(child),
+            http: http.unwrap(),
+            pg: pg.unwrap(),
+            log,
+        }
+    }
+
+    /// `http://addr{path}`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// The log lines so far.
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// A PostgreSQL connection to `db`.
+    pub(crate) async fn pg(&self, db: &str) -> tokio_postgres::Client {
+        let conn = format!(
+            "host={} port={} user=test dbname={db}",
+            self.pg.ip(),
+            self.pg.port()
+        );
+        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {db}: {e}"));
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+    }
+
+    /// `kill -9`: no flush, no WAL close.
+    pub(crate) fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for the exit.
+    pub(crate) fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for _ in 0..600 {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        panic!("server did not stop within 60 s; log:\n{}", self.log());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An HTTP client.
+pub(crate) fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// POSTs a line-protocol body; returns the status and body text.
+pub(crate) async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+    let r = http().post(url).body(body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+/// Runs SQL over HTTP and returns the JSON rows.
+pub(crate) async fn query_json(server: &Server, db: &str, sql: &str) -> serde_json::Value {
+    let r = http()
+        .post(server.url("/api/v3/query_sql"))
+        .json(&serde_json::json!({"db": db, "q": sql}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "query {sql}");
+    r.json().await.unwrap()
+}

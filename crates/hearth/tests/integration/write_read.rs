@@ -1,0 +1,210 @@
+//! Write over HTTP, read over PostgreSQL (tokio-postgres and psql) and HTTP.
+
+use std::process::Command;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::server::{Server, http, post, query_json};
+
+const QUICK_START: &str = "energy,household=h1,meter=m1 import_kwh=1.5,power_w=230 1764000000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_start_line_reads_back_over_postgres_and_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (status, body) = post(
+        &server.url("/api/v2/write?bucket=home&precision=s"),
+        QUICK_START,
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (204, ""));
+
+    // Extended protocol, binary results: typed values.
+    let pg = server.pg("home").await;
+    let rows = pg
+        .query(
+            "SELECT household, meter, import_kwh, power_w, time FROM energy",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r.get::<_, String>(0), "h1");
+    assert_eq!(r.get::<_, String>(1), "m1");
+    assert_eq!(r.get::<_, f64>(2), 1.5);
+    assert_eq!(r.get::<_, f64>(3), 230.0);
+    let time: std::time::SystemTime = r.get(4);
+    assert_eq!(time, UNIX_EPOCH + Duration::from_secs(1_764_000_000));
+
+    // Simple protocol, text results, `select *` column order.
+    let messages = pg.simple_query("select * from energy").await.unwrap();
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .expect("one row");
+    let names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        ["household", "meter", "import_kwh", "power_w", "time"]
+    );
+    assert_eq!(row.get("household"), Some("h1"));
+    assert!(row.get("time").unwrap().starts_with("2025-11-24 16:00:00"));
+
+    // HTTP, JSON.
+    let rows = query_json(&server, "home", "SELECT * FROM energy").await;
+    assert_eq!(
+        rows,
+        serde_json::json!([{"household": "h1", "meter": "m1", "import_kwh": 1.5,
+                            "power_w": 230.0, "time": "2025-11-24T16:00:00Z"}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_endpoints_field_types_and_precisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    // v1 in milliseconds, v3 with auto precision (seconds by magnitude) and nanoseconds.
+    let v1 =
+        "m,host=a f=1.25,i=-3i,u=18446744073709551615u,s=\"hi \\\"there\\\"\",b=true 1764000000123";
+    assert_eq!(
+        post(&server.url("/write?db=lp&precision=ms"), v1).await.0,
+        204
+    );
+    let v3 = "m,host=b f=2,i=4i,u=0u,s=\"x\",b=F 1764000001";
+    assert_eq!(post(&server.url("/api/v3/write_lp?db=lp"), v3).await.0, 204);
+    let ns = "m,host=c f=3 1764000002999999999";
+    assert_eq!(
+        post(
+            &server.url("/api/v3/write_lp?db=lp&precision=nanosecond"),
+            ns
+        )
+        .await
+        .0,
+        204
+    );
+
+    let out = query_json(
+        &server,
+        "lp",
+        "SELECT host, f, i, CAST(u AS VARCHAR) AS u, s, b, CAST(time AS VARCHAR) AS t FROM m ORDER BY host",
+    )
+    .await;
+    assert_eq!(
+        out,
+        serde_json::json!([
+            {"host": "a", "f": 1.25, "i": -3, "u": "18446744073709551615", "s": "hi \"there\"", "b": true,
+             "t": "2025-11-24T16:00:00.123Z"},
+            {"host": "b", "f": 2.0, "i": 4, "u": "0", "s": "x", "b": false, "t": "2025-11-24T16:00:01Z"},
+            {"host": "c", "f": 3.0, "t": "2025-11-24T16:00:02.999999Z"}
+        ])
+    );
+
+    // Column types as PostgreSQL clients see them.
+    let pg = server.pg("lp").await;
+    let stmt = pg
+        .prepare("SELECT host, f, i, u, s, b, time FROM m")
+        .await
+        .unwrap();
+    let types: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.type_().name().to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "text",
+            "float8",
+            "int8",
+            "numeric",
+            "text",
+            "bool",
+            "timestamptz"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_merge_per_field_in_wal_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--flush-interval", "1h"]);
+    let url = server.url("/api/v3/write_lp?db=home&precision=second");
+    assert_eq!(
+        post(
+            &url,
+            "energy,household=h1 a=1,b=1 100\nenergy,household=h1 a=2 100"
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(post(&url, "energy,household=h1 c=3 100").await.0, 204);
+    let rows = query_json(&server, "home", "SELECT a, b, c FROM energy").await;
+    assert_eq!(rows, serde_json::json!([{"a": 2.0, "b": 1.0, "c": 3.0}]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_lists_describes_and_queries_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let url = server.url("/api/v2/write?bucket=home&precision=s");
+    assert_eq!(post(&url, QUICK_START).await.0, 204);
+    assert_eq!(
+        post(
+            &server.url("/api/v2/write?bucket=work&precision=s"),
+            "other v=1 1"
+        )
+        .await
+        .0,
+        204
+    );
+    let psql = |args: &[&str]| {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &server.pg.port().to_string(),
+                "-U",
+                "test",
+                "-d",
+                "home",
+            ])
+            .args(["-X", "-v", "ON_ERROR_STOP=1"])
+            .args(args)
+            .output()
+            .expect("psql is installed");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.success(), stdout, stderr)
+    };
+    let (ok, out, err) = psql(&["-c", "\\dt"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("public | energy | table"), "{out}");
+    assert!(
+        !out.contains("other"),
+        "tables of another database are listed: {out}"
+    );
+    let (ok, out, err) = psql(&["-c", "\\d energy"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("import_kwh | double precision"), "{out}");
+    assert!(
+        out.contains("time       | timestamp with time zone"),
+        "{out}"
+    );
+    let (ok, out, err) = psql(&["-c", "\\l"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(" home ") && out.contains(" work "), "{out}");
+    let (ok, out, err) = psql(&[
+        "-A",
+        "-t",
+        "-c",
+        "select household, import_kwh, meter from energy",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "h1|1.5|m1");
+    let _ = http();
+}
