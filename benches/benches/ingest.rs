@@ -1,1 +1,210 @@
-fn main() {}
+//! Ingest hot paths: line-protocol parsing and WAL appends.
+//!
+//! Run with `cargo bench -p hearth-benches` (see `benches/README.md`).
+//!
+//! * `parse/cpu_10k_lines`: [`hearth_lineproto::parse_lines`] over 10 000
+//!   TSBS-style `cpu` lines (100 hosts x 100 points); reports lines/s and
+//!   bytes/s.
+//! * `wal_append/sync_64KiB`: one thread, [`Wal::append_blocking`] of 64 KiB
+//!   payloads with `sync = true`, i.e. one write + fdatasync per record.
+//! * `wal_append/group_commit_16x64KiB`: 16 threads doing the same
+//!   concurrently; time is per record, so the gain of group commit (many
+//!   records per fdatasync) shows directly against `sync_64KiB`.
+//!
+//! The WAL lives in a temporary directory under `$TMPDIR` (default `/tmp`):
+//! point `TMPDIR` at the disk you want to measure (a tmpfs makes fdatasync
+//! free).
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hearth_benches::{cpu_lines, random_bytes};
+use hearth_wal::{Wal, WalConfig};
+use tempfile::TempDir;
+
+/// Lines in the parse input: 100 hosts x 100 points.
+const PARSE_HOSTS: usize = 100;
+const PARSE_POINTS: usize = 100;
+const PARSE_LINES: usize = PARSE_HOSTS * PARSE_POINTS;
+
+/// Payload of every WAL record.
+const PAYLOAD_BYTES: usize = 64 * 1024;
+/// Appending threads in the group-commit variant.
+const WRITERS: usize = 16;
+/// Records appended between two truncations of the WAL, so a run keeps at
+/// most this many records (16 MiB at 64 KiB) plus one segment on disk.
+/// Truncation happens outside the measured time.
+const TRUNCATE_EVERY: u64 = 256;
+
+fn parse(c: &mut Criterion) {
+    let body = cpu_lines(PARSE_HOSTS, PARSE_POINTS, 42);
+    // Check the input once, outside the measurement: every line must parse.
+    let mut lines = 0;
+    for result in hearth_lineproto::parse_lines(&body) {
+        if let Err(err) = result {
+            panic!("generated line does not parse: {err}");
+        }
+        lines += 1;
+    }
+    assert_eq!(lines, PARSE_LINES);
+
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: PARSE_LINES as u64,
+        bytes: body.len() as u64,
+    });
+    group.bench_function("cpu_10k_lines", |b| {
+        b.iter(|| {
+            let mut fields = 0usize;
+            // Every line is valid (checked above): only the Ok path is timed.
+            for (_, line) in hearth_lineproto::parse_lines(black_box(&body)).flatten() {
+                fields += line.fields.len();
+            }
+            black_box(fields)
+        });
+    });
+    group.finish();
+}
+
+/// A WAL in a temporary directory. Field order matters: the WAL is closed
+/// (dropped) before its directory is removed.
+struct WalFixture {
+    wal: Wal,
+    _dir: TempDir,
+}
+
+impl WalFixture {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("hearth-bench-wal-")
+            .tempdir()
+            .expect("create a temporary directory for the WAL");
+        let (wal, replayed) =
+            Wal::open(WalConfig::new(dir.path().join("wal"))).expect("open the WAL");
+        assert!(replayed.is_empty());
+        Self { wal, _dir: dir }
+    }
+
+    /// Appends one record with `sync = true`.
+    fn append_synced(&self, payload: &[u8]) {
+        self.wal
+            .append_blocking(payload.to_vec(), true, Box::new(|_seq| {}))
+            .expect("WAL append");
+    }
+
+    /// Deletes every record written so far (not measured).
+    fn truncate_all(&self) {
+        self.wal
+            .truncate_through(self.wal.last_seq())
+            .expect("WAL truncate");
+    }
+
+    fn report(&self, bench: &str) {
+        let stats = self.wal.stats();
+        if stats.groups > 0 && stats.syncs > 0 {
+            println!(
+                "{bench}: {} records in {} write groups, {} fdatasyncs \
+                 ({:.1} records per fdatasync)",
+                stats.appends,
+                stats.groups,
+                stats.syncs,
+                stats.appends as f64 / stats.syncs as f64
+            );
+        }
+    }
+}
+
+/// Splits `iters` records into rounds of at most [`TRUNCATE_EVERY`].
+fn rounds(iters: u64) -> impl Iterator<Item = u64> {
+    let full = iters / TRUNCATE_EVERY;
+    let rest = iters % TRUNCATE_EVERY;
+    (0..full)
+        .map(|_| TRUNCATE_EVERY)
+        .chain((rest > 0).then_some(rest))
+}
+
+/// Records thread `writer` of [`WRITERS`] appends in a round of `records`.
+fn share(records: u64, writer: usize) -> u64 {
+    let writers = WRITERS as u64;
+    records / writers + u64::from((writer as u64) < records % writers)
+}
+
+fn wal_append(c: &mut Criterion) {
+    let payload = random_bytes(PAYLOAD_BYTES, 7);
+    let mut group = c.benchmark_group("wal_append");
+    // Each record costs an fdatasync (or a share of one): keep the sample
+    // count low so a run takes seconds, not minutes, on slow disks.
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Bytes(PAYLOAD_BYTES as u64));
+
+    // Opened lazily so that a filtered-out benchmark touches no disk.
+    let mut single: Option<WalFixture> = None;
+    group.bench_function("sync_64KiB", |b| {
+        let fixture = single.get_or_insert_with(WalFixture::new);
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            for records in rounds(iters) {
+                let start = Instant::now();
+                for _ in 0..records {
+                    fixture.append_synced(&payload);
+                }
+                elapsed += start.elapsed();
+                fixture.truncate_all();
+            }
+            elapsed
+        });
+    });
+
+    let mut shared: Option<WalFixture> = None;
+    group.bench_function("group_commit_16x64KiB", |b| {
+        let fixture = shared.get_or_insert_with(WalFixture::new);
+        b.iter_custom(|iters| group_commit(fixture, &payload, iters));
+    });
+    group.finish();
+
+    if let Some(fixture) = &single {
+        fixture.report("wal_append/sync_64KiB");
+    }
+    if let Some(fixture) = &shared {
+        fixture.report("wal_append/group_commit_16x64KiB");
+    }
+}
+
+/// Appends `iters` records from [`WRITERS`] threads at once and returns the
+/// wall time of the appends alone (thread start-up and truncation between
+/// rounds are not measured). Criterion divides by `iters`: time per record.
+fn group_commit(fixture: &WalFixture, payload: &[u8], iters: u64) -> Duration {
+    // Two barrier waits per round: one to start the round together, one when
+    // every writer is done. The main thread takes part in both.
+    let barrier = Barrier::new(WRITERS + 1);
+    thread::scope(|scope| {
+        for writer in 0..WRITERS {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                for records in rounds(iters) {
+                    barrier.wait();
+                    for _ in 0..share(records, writer) {
+                        fixture.append_synced(payload);
+                    }
+                    barrier.wait();
+                }
+            });
+        }
+        let mut elapsed = Duration::ZERO;
+        for _ in rounds(iters) {
+            barrier.wait();
+            let start = Instant::now();
+            barrier.wait();
+            elapsed += start.elapsed();
+            fixture.truncate_all();
+        }
+        elapsed
+    })
+}
+
+criterion_group!(benches, parse, wal_append);
+criterion_main!(benches);

@@ -33,7 +33,7 @@ pub const KIND_KEY: &str = "hearth.kind";
 fn delta_err(table: &str) -> impl FnOnce(DeltaTableError) -> CatalogError + '_ {
     move |source| CatalogError::Delta {
         table: table.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 

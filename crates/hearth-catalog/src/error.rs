@@ -36,11 +36,11 @@ pub enum CatalogError {
         table: String,
         /// The underlying error.
         #[source]
-        source: deltalake::DeltaTableError,
+        source: Box<deltalake::DeltaTableError>,
     },
     /// An error from the object store.
     #[error("object store: {0}")]
-    ObjectStore(#[from] object_store::Error),
+    ObjectStore(Box<object_store::Error>),
     /// A Delta table whose contents Hearth cannot interpret.
     #[error("delta table {table}: {reason}")]
     Unreadable {
@@ -49,4 +49,10 @@ pub enum CatalogError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+impl From<object_store::Error> for CatalogError {
+    fn from(e: object_store::Error) -> Self {
+        CatalogError::ObjectStore(Box::new(e))
+    }
 }

@@ -19,7 +19,7 @@ pub enum StorageError {
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
     /// An object store error while uploading a file.
     #[error("object store: {0}")]
-    ObjectStore(#[from] object_store::Error),
+    ObjectStore(Box<object_store::Error>),
     /// A WAL payload that cannot be decoded.
     #[error("{0}")]
     Payload(String),
@@ -34,4 +34,10 @@ pub enum StorageError {
     /// The storage is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+}
+
+impl From<object_store::Error> for StorageError {
+    fn from(e: object_store::Error) -> Self {
+        StorageError::ObjectStore(Box::new(e))
+    }
 }

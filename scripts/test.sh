@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of Hearth. On a fresh machine with Rust and Python it first installs what the
+# tests use: psql (Debian's postgresql-client) and Python's deltalake + pyarrow (the independent
+# Delta Lake reader). Safe to run repeatedly; it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import deltalake, pyarrow' >/dev/null 2>&1; then
+  echo "installing Python packages deltalake and pyarrow"
+  python3 -m pip install --quiet --disable-pip-version-check 'deltalake>=1.0' 'pyarrow>=15' \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'deltalake>=1.0' 'pyarrow>=15'
+fi
+
+cargo fmt --all -- --check
+cargo test --workspace --locked "$@"
