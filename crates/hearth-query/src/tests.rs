@@ -122,3 +122,50 @@ async fn unknown_database_and_table_are_clear_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_writes_never_give_a_column_two_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let storage = storage.clone();
+        tasks.push(tokio::spawn(async move {
+            let value = if i % 2 == 0 {
+                format!("{i}i")
+            } else {
+                format!("{i}.5")
+            };
+            let body = format!("race,writer=w{i} v={value} 1");
+            storage.write_lp("home", &body, SECONDS).await.unwrap()
+        }));
+    }
+    let mut written = 0;
+    for t in tasks {
+        let out = t.await.unwrap();
+        assert_eq!(out.rows + out.errors.len(), 1);
+        written += out.rows;
+    }
+    assert_eq!(
+        written, 16,
+        "exactly the writes of the first type are accepted"
+    );
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    let (_, batches) = engine
+        .query("home", "SELECT count(*) AS n, count(v) AS nv FROM race")
+        .await
+        .unwrap();
+    let text = pretty_format_batches(&batches).unwrap().to_string();
+    assert!(text.contains("| 16 | 16 |"), "{text}");
+    storage.flush(FlushReason::Size).await.unwrap();
+    let (_, batches) = engine
+        .query("home", "SELECT count(v) AS nv FROM race")
+        .await
+        .unwrap();
+    assert!(
+        pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+            .contains("| 16 |")
+    );
+}

@@ -182,6 +182,11 @@ impl Storage {
         &self.buffer
     }
 
+    /// Counters of the WAL writer (appends, write groups, fsyncs).
+    pub fn wal_stats(&self) -> hearth_wal::WalStats {
+        self.wal.stats()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &StorageConfig {
         &self.config
@@ -213,16 +218,16 @@ impl Storage {
             body,
             options.precision,
             default_time(options.precision),
+            options.accept_partial,
         )?;
         let mut outcome = WriteOutcome {
             rows: 0,
-            errors: validated.errors.clone(),
+            errors: validated.errors,
             seq: None,
         };
-        if (!outcome.errors.is_empty() && !options.accept_partial) || validated.batch.rows() == 0 {
+        if validated.batch.rows() == 0 {
             return Ok(outcome);
         }
-        validated.publish_schemas(&database)?;
         let payload = validated.batch.encode()?;
         let rows = validated.batch.rows();
         let buffer = self.buffer.clone();

@@ -4,7 +4,9 @@
 //! schema lock: each line is checked against the schemas as the earlier good lines of the same
 //! body left them, so a field keeps the type of its first write even within one request. A bad
 //! line becomes a [`LineError`] with its 1-based line number; the good lines still form the batch.
-//! Schema changes are published to the catalog only when the caller decides to write.
+//! The schema changes of the good lines are published to the catalog under the same lock, and
+//! only when the batch will be written, so two concurrent first writes of a column can never
+//! give it two types.
 
 use std::collections::HashMap;
 
@@ -19,24 +21,40 @@ use crate::error::StorageError;
 
 /// The result of validating a body.
 pub struct Validated {
-    /// The rows of the good lines, per table.
+    /// The rows of the good lines, per table; empty when nothing is to be written.
     pub batch: WriteBatch,
     /// One error per bad line, in line order.
     pub errors: Vec<LineError>,
-    /// Schemas of the touched tables after the good lines.
-    schemas: HashMap<String, TableSchema>,
 }
 
-impl Validated {
-    /// Publishes the schema changes of the good lines to the catalog. Must be called (under the
-    /// same database) before the batch is written.
-    pub fn publish_schemas(&self, db: &Database) -> Result<(), StorageError> {
-        for (name, schema) in &self.schemas {
-            let table = db.table_or_create(name)?;
-            table.update(|s| s.schema.merge(schema));
-        }
-        Ok(())
+/// Column names Hearth keeps for itself: the Delta partition column and internal columns.
+fn reserved(name: &str) -> Option<&'static str> {
+    if name == hearth_catalog::delta::DATE_COLUMN {
+        Some("is the day partition column of every table")
+    } else if name.starts_with("__") {
+        Some("starts with '__', which is reserved for internal columns")
+    } else {
+        None
     }
+}
+
+/// Checks a column name that is new to `schema`.
+fn check_new_column(name: &str, schema: &TableSchema, table: &str) -> Result<(), String> {
+    if let Some(why) = reserved(name) {
+        return Err(format!("column name '{name}' on table {table} {why}"));
+    }
+    // Delta Lake (and Spark) treat column names case-insensitively.
+    if let Some(other) = schema
+        .columns()
+        .iter()
+        .find(|c| c.name != name && c.name.eq_ignore_ascii_case(name))
+    {
+        return Err(format!(
+            "column '{name}' on table {table} differs from existing column '{}' only in case",
+            other.name
+        ));
+    }
+    Ok(())
 }
 
 fn field_type(v: &FieldValue<'_>) -> FieldType {
@@ -62,7 +80,8 @@ fn check_line(line: &ParsedLine<'_>, schema: &mut TableSchema) -> Result<(), Str
     let table = line.measurement.as_ref();
     for (k, _) in &line.tags {
         match schema.kind(k) {
-            None | Some(ColumnKind::Tag) => {}
+            None => check_new_column(k, schema, table)?,
+            Some(ColumnKind::Tag) => {}
             Some(other) => {
                 return Err(format!(
                     "invalid column type for column '{k}' on table {table}: \
@@ -75,7 +94,7 @@ fn check_line(line: &ParsedLine<'_>, schema: &mut TableSchema) -> Result<(), Str
     for (k, v) in &line.fields {
         let t = field_type(v);
         match schema.kind(k) {
-            None => {}
+            None => check_new_column(k, schema, table)?,
             Some(ColumnKind::Field(existing)) if existing == t => {}
             Some(ColumnKind::Field(existing)) => {
                 return Err(format!(
@@ -118,12 +137,14 @@ fn line_error(line_number: usize, original: &str, message: String) -> LineError 
 /// Parses and validates `body` for database `db`.
 ///
 /// `now_us` is the server time used for lines without a timestamp (already truncated to the
-/// request's precision by the caller).
+/// request's precision by the caller). When some lines are bad and `accept_partial` is false,
+/// nothing is kept: the batch is empty and the catalog unchanged.
 pub fn validate(
     db: &Database,
     body: &str,
     precision: Precision,
     now_us: i64,
+    accept_partial: bool,
 ) -> Result<Validated, StorageError> {
     let parsed: Vec<_> = hearth_lineproto::parse_lines(body).collect();
     let physical: Vec<&str> = body.split('\n').collect();
@@ -183,17 +204,27 @@ pub fn validate(
                 time,
             );
         }
-        let tables = builders
-            .into_iter()
-            .map(|(name, b)| (name, b.finish()))
-            .collect();
+        let write = !builders.is_empty() && (errors.is_empty() || accept_partial);
+        let tables = if write {
+            for (name, schema) in &schemas {
+                if builder_index.contains_key(name) {
+                    let table = db.table_or_create(name)?;
+                    table.update(|s| s.schema.merge(schema));
+                }
+            }
+            builders
+                .into_iter()
+                .map(|(name, b)| (name, b.finish()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Validated {
             batch: WriteBatch {
                 db: db.name().to_string(),
                 tables,
             },
             errors,
-            schemas,
         })
     })
 }
@@ -208,7 +239,7 @@ mod tests {
         let catalog = Catalog::new();
         let db = catalog.database_or_create("home").unwrap();
         let body = "m,h=a v=1i 1\nm,h=a v=1.5 2\nm v=2i,h=\"x\" 3\nm,h=b v=3i 4";
-        let v = validate(&db, body, Precision::Second, 0).unwrap();
+        let v = validate(&db, body, Precision::Second, 0, true).unwrap();
         let lines: Vec<_> = v.errors.iter().map(|e| e.line_number).collect();
         assert_eq!(lines, [2, 3]);
         assert!(
@@ -218,7 +249,6 @@ mod tests {
         );
         assert!(v.errors[1].message.contains("existing column is a tag"));
         assert_eq!(v.batch.rows(), 2);
-        v.publish_schemas(&db).unwrap();
         let schema = db.table("m").unwrap().schema();
         assert_eq!(
             schema.kind("v"),
@@ -231,7 +261,7 @@ mod tests {
     fn missing_timestamp_takes_server_time() {
         let catalog = Catalog::new();
         let db = catalog.database_or_create("home").unwrap();
-        let v = validate(&db, "m v=1", Precision::Nanosecond, 42).unwrap();
+        let v = validate(&db, "m v=1", Precision::Nanosecond, 42, true).unwrap();
         assert!(v.errors.is_empty());
         let batch = &v.batch.tables[0].1;
         let time = batch
@@ -240,5 +270,32 @@ mod tests {
             .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
             .unwrap();
         assert_eq!(time.value(0), 42);
+    }
+
+    #[test]
+    fn reserved_and_case_colliding_names_are_line_errors() {
+        let catalog = Catalog::new();
+        let db = catalog.database_or_create("home").unwrap();
+        let body = "m,Host=a v=1 1\nm,host=b v=2 2\nm date=3 3\nm __rank=4 4\nm,x=1 V=5 5";
+        let v = validate(&db, body, Precision::Second, 0, true).unwrap();
+        let lines: Vec<_> = v.errors.iter().map(|e| e.line_number).collect();
+        assert_eq!(lines, [2, 3, 4, 5]);
+        assert!(
+            v.errors[0].message.contains("only in case"),
+            "{}",
+            v.errors[0].message
+        );
+        assert!(v.errors[1].message.contains("day partition column"));
+        assert!(v.errors[2].message.contains("reserved"));
+    }
+
+    #[test]
+    fn nothing_is_published_when_a_strict_write_fails() {
+        let catalog = Catalog::new();
+        let db = catalog.database_or_create("home").unwrap();
+        let v = validate(&db, "m a=1 1\nm b= 2", Precision::Second, 0, false).unwrap();
+        assert_eq!(v.errors.len(), 1);
+        assert_eq!(v.batch.rows(), 0);
+        assert!(db.table("m").is_none());
     }
 }

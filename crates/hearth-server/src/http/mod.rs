@@ -98,6 +98,7 @@ async fn ping() -> Response {
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     let m = &state.metrics;
     let buffer = state.storage.buffer().stats();
+    let wal = state.storage.wal_stats();
     let lines = [
         (
             "hearth_http_write_requests_total",
@@ -124,6 +125,9 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
             "counter",
             m.query_errors.load(Ordering::Relaxed),
         ),
+        ("hearth_wal_appends_total", "counter", wal.appends),
+        ("hearth_wal_groups_total", "counter", wal.groups),
+        ("hearth_wal_syncs_total", "counter", wal.syncs),
         ("hearth_buffer_rows", "gauge", buffer.rows as u64),
         (
             "hearth_buffer_bytes",
