@@ -47,9 +47,11 @@ impl ApiError {
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Storage(e) => match e {
                 StorageError::Catalog(_) => StatusCode::BAD_REQUEST,
-                StorageError::MemoryLimit { .. } | StorageError::ShuttingDown => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                // A WAL that failed to write or fsync refuses every later write (as PostgreSQL
+                // stops rather than acknowledge what it could not make durable).
+                StorageError::MemoryLimit { .. }
+                | StorageError::ShuttingDown
+                | StorageError::Wal(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }

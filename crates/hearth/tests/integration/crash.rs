@@ -1,101 +1,134 @@
-//! `kill -9` after acknowledged writes: every acknowledged row survives, exactly once.
+//! `kill -9` at random moments under concurrent load, several times over: every acknowledged
+//! batch survives exactly once, and every batch is atomic (all of its rows or none).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 
 use crate::server::{Server, http, query_json};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_acknowledged_row_survives_kill_9_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    // Flushes every 200 ms, so the crash lands with rows in Delta files and in the WAL.
-    let server = Server::start(dir.path(), &["--flush-interval", "200ms"]);
+const WRITERS: usize = 6;
+const LINES: usize = 20;
+
+/// A small deterministic generator for the kill moments; the seed is printed on failure.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Runs writers against `server` until it dies; returns the acknowledged batches.
+async fn load_until_killed(
+    server: Server,
+    cycle: usize,
+    kill_after: Duration,
+) -> BTreeSet<(usize, usize, usize)> {
     let url = server.url("/api/v3/write_lp?db=home&precision=s");
-    let acked: Arc<Mutex<BTreeMap<(usize, usize), f64>>> = Default::default();
-    let writers = 8;
-    let requests = 40;
-    let lines = 25;
+    let acked: Arc<Mutex<BTreeSet<(usize, usize, usize)>>> = Default::default();
     let mut tasks = Vec::new();
-    for w in 0..writers {
+    for w in 0..WRITERS {
         let url = url.clone();
         let acked = acked.clone();
         tasks.push(tokio::spawn(async move {
-            for r in 0..requests {
+            for r in 0.. {
                 let mut body = String::new();
-                for l in 0..lines {
-                    let n = r * lines + l;
-                    // Each identity is written twice in one body: the later value must win.
+                for l in 0..LINES {
+                    let t = 1_700_000_000 + (cycle * 1_000_000 + r * LINES + l) as i64;
+                    // Each identity twice in one body: the later line must win.
                     body.push_str(&format!(
-                        "load,writer=w{w},n={n} v={}.5 {}\n",
-                        n,
-                        1_700_000_000 + n
+                        "load,cycle=c{cycle},writer=w{w},batch=b{r} v={l}.5,l={l}i {t}\n"
                     ));
                     body.push_str(&format!(
-                        "load,writer=w{w},n={n} v={} {}\n",
-                        n,
-                        1_700_000_000 + n
+                        "load,cycle=c{cycle},writer=w{w},batch=b{r} v={l} {t}\n"
                     ));
                 }
-                // After the kill, requests fail to connect: that ends this writer.
                 match http().post(&url).body(body).send().await {
-                    Ok(r) if r.status().as_u16() == 204 => {}
-                    _ => break,
-                }
-                let mut a = acked.lock().await;
-                for l in 0..lines {
-                    let n = r * lines + l;
-                    a.insert((w, n), n as f64);
+                    Ok(resp) if resp.status().as_u16() == 204 => {
+                        acked.lock().await.insert((cycle, w, r));
+                    }
+                    _ => break, // the server is gone
                 }
             }
         }));
     }
-    // Let the load run past a few flushes, then crash mid-load.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let acked_before_kill = acked.lock().await.len();
+    tokio::time::sleep(kill_after).await;
     server.kill9();
     for t in tasks {
         t.await.unwrap();
     }
     let acked = acked.lock().await.clone();
-    assert!(
-        acked_before_kill > 0,
-        "no write was acknowledged before the crash"
-    );
-    let files = walk(&dir.path().join("objects"))
-        .into_iter()
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_batches_survive_repeated_kill_9_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut rng = seed;
+    let mut acked = BTreeSet::new();
+    for cycle in 0..4 {
+        // Flushes every 150 ms, so kills land before, during and after Delta commits.
+        let server = Server::start(dir.path(), &["--flush-interval", "150ms"]);
+        let kill_after = Duration::from_millis(300 + next(&mut rng) % 900);
+        let got = load_until_killed(server, cycle, kill_after).await;
+        assert!(
+            !got.is_empty(),
+            "seed {seed}: cycle {cycle} acknowledged nothing"
+        );
+        acked.extend(got);
+    }
+    let parquet_files = walk(&dir.path().join("objects"))
+        .iter()
         .filter(|p| p.ends_with(".parquet"))
         .count();
+    assert!(
+        parquet_files > 0,
+        "seed {seed}: no flush happened before a crash"
+    );
 
     let server = Server::start(dir.path(), &[]);
     let rows = query_json(
         &server,
         "home",
-        "SELECT writer, n, v, count(*) OVER (PARTITION BY writer, n) AS copies FROM load",
+        "SELECT cycle, writer, batch, l, v, count(*) OVER (PARTITION BY cycle, writer, batch, time) AS copies FROM load",
     )
     .await;
-    let mut seen = BTreeMap::new();
+    let mut per_batch: BTreeMap<(usize, usize, usize), usize> = BTreeMap::new();
     for row in rows.as_array().unwrap() {
-        let w: usize = row["writer"].as_str().unwrap()[1..].parse().unwrap();
-        let n: usize = row["n"].as_str().unwrap().parse().unwrap();
+        let num = |k: &str| row[k].as_str().unwrap()[1..].parse::<usize>().unwrap();
+        let key = (num("cycle"), num("writer"), num("batch"));
         assert_eq!(
             row["copies"], 1,
-            "identity w{w} n={n} appears more than once"
+            "seed {seed}: a row of {key:?} appears twice"
         );
-        assert!(seen.insert((w, n), row["v"].as_f64().unwrap()).is_none());
-    }
-    for (key, value) in &acked {
+        // The later line set v, the earlier one set l: both survive the merge.
+        let l = row["l"].as_i64().unwrap();
         assert_eq!(
-            seen.get(key),
-            Some(value),
-            "acknowledged row {key:?} lost or wrong"
+            row["v"].as_f64().unwrap(),
+            l as f64,
+            "seed {seed}: wrong merge in {key:?}"
+        );
+        *per_batch.entry(key).or_default() += 1;
+    }
+    for (key, n) in &per_batch {
+        assert_eq!(
+            *n, LINES,
+            "seed {seed}: batch {key:?} is partly present ({n} of {LINES} rows)"
         );
     }
-    assert!(
-        files > 0,
-        "the crash test should cover rows already persisted to Delta (no Parquet file was written)"
-    );
+    for key in &acked {
+        assert!(
+            per_batch.contains_key(key),
+            "seed {seed}: acknowledged batch {key:?} was lost"
+        );
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<String> {
