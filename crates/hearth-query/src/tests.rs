@@ -36,7 +36,10 @@ async fn writes_merge_by_identity_across_buffer_flush_and_restart() {
     let body = "energy,household=h1,meter=m1 import_kwh=1.5,power_w=230 1764000000\n\
                 energy,household=h2,meter=m1 import_kwh=7.0 1764000000\n\
                 energy,household=h1,meter=m1 power_w=240 1764000000\n";
-    let out = storage.write_lp("home", body, SECONDS).await.unwrap();
+    let out = storage
+        .write_lp("home", body.as_bytes(), SECONDS)
+        .await
+        .unwrap();
     assert_eq!((out.rows, out.errors.len()), (3, 0));
     let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
     let sql = "SELECT household, meter, import_kwh, power_w, time FROM energy ORDER BY household";
@@ -54,7 +57,7 @@ async fn writes_merge_by_identity_across_buffer_flush_and_restart() {
     storage
         .write_lp(
             "home",
-            "energy,household=h2,meter=m1 power_w=5 1764000000",
+            b"energy,household=h2,meter=m1 power_w=5 1764000000",
             SECONDS,
         )
         .await
@@ -115,7 +118,7 @@ async fn unknown_database_and_table_are_clear_errors() {
     let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
     let err = engine.query("nope", "SELECT 1").await.unwrap_err();
     assert_eq!(err.to_string(), "database \"nope\" does not exist");
-    storage.write_lp("home", "m v=1 1", SECONDS).await.unwrap();
+    storage.write_lp("home", b"m v=1 1", SECONDS).await.unwrap();
     let err = engine
         .query("home", "SELECT * FROM missing")
         .await
@@ -137,7 +140,10 @@ async fn concurrent_first_writes_never_give_a_column_two_types() {
                 format!("{i}.5")
             };
             let body = format!("race,writer=w{i} v={value} 1");
-            storage.write_lp("home", &body, SECONDS).await.unwrap()
+            storage
+                .write_lp("home", body.as_bytes(), SECONDS)
+                .await
+                .unwrap()
         }));
     }
     let mut written = 0;

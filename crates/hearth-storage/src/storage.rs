@@ -201,7 +201,7 @@ impl Storage {
     pub async fn write_lp(
         &self,
         db: &str,
-        body: &str,
+        body: &[u8],
         options: WriteOptions,
     ) -> Result<WriteOutcome, StorageError> {
         let stats = self.buffer.stats();

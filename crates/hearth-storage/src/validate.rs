@@ -27,6 +27,33 @@ pub struct Validated {
     pub errors: Vec<LineError>,
 }
 
+/// The body as text. Lines that are not valid UTF-8 become errors (and blank lines, so the line
+/// numbers of the others do not move); the rest of the body is kept.
+fn utf8_lines(body: &[u8]) -> (std::borrow::Cow<'_, str>, Vec<LineError>) {
+    if let Ok(text) = std::str::from_utf8(body) {
+        return (std::borrow::Cow::Borrowed(text), Vec::new());
+    }
+    let mut text = String::with_capacity(body.len());
+    let mut errors = Vec::new();
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        match std::str::from_utf8(line) {
+            Ok(l) => text.push_str(l),
+            Err(e) => errors.push(line_error(
+                i + 1,
+                &String::from_utf8_lossy(line),
+                format!(
+                    "invalid UTF-8 at column {}: line protocol must be UTF-8",
+                    e.valid_up_to() + 1
+                ),
+            )),
+        }
+    }
+    (std::borrow::Cow::Owned(text), errors)
+}
+
 /// Column names Hearth keeps for itself: the Delta partition column and internal columns.
 fn reserved(name: &str) -> Option<&'static str> {
     if name == hearth_catalog::delta::DATE_COLUMN {
@@ -141,12 +168,19 @@ fn line_error(line_number: usize, original: &str, message: String) -> LineError 
 /// nothing is kept: the batch is empty and the catalog unchanged.
 pub fn validate(
     db: &Database,
-    body: &str,
+    body: &[u8],
     precision: Precision,
     now_us: i64,
     accept_partial: bool,
 ) -> Result<Validated, StorageError> {
-    let parsed: Vec<_> = hearth_lineproto::parse_lines(body).collect();
+    let (body, utf8_errors) = utf8_lines(body);
+    let body = body.as_ref();
+    let mut parsed: Vec<_> = hearth_lineproto::parse_lines(body).collect();
+    parsed.extend(utf8_errors.into_iter().map(Err));
+    parsed.sort_by_key(|item| match item {
+        Ok((n, _)) => *n,
+        Err(e) => e.line_number,
+    });
     let physical: Vec<&str> = body.split('\n').collect();
     let original = |n: usize| physical.get(n.saturating_sub(1)).copied().unwrap_or("");
 
@@ -239,7 +273,7 @@ mod tests {
         let catalog = Catalog::new();
         let db = catalog.database_or_create("home").unwrap();
         let body = "m,h=a v=1i 1\nm,h=a v=1.5 2\nm v=2i,h=\"x\" 3\nm,h=b v=3i 4";
-        let v = validate(&db, body, Precision::Second, 0, true).unwrap();
+        let v = validate(&db, body.as_bytes(), Precision::Second, 0, true).unwrap();
         let lines: Vec<_> = v.errors.iter().map(|e| e.line_number).collect();
         assert_eq!(lines, [2, 3]);
         assert!(
@@ -261,7 +295,7 @@ mod tests {
     fn missing_timestamp_takes_server_time() {
         let catalog = Catalog::new();
         let db = catalog.database_or_create("home").unwrap();
-        let v = validate(&db, "m v=1", Precision::Nanosecond, 42, true).unwrap();
+        let v = validate(&db, b"m v=1", Precision::Nanosecond, 42, true).unwrap();
         assert!(v.errors.is_empty());
         let batch = &v.batch.tables[0].1;
         let time = batch
@@ -277,7 +311,7 @@ mod tests {
         let catalog = Catalog::new();
         let db = catalog.database_or_create("home").unwrap();
         let body = "m,Host=a v=1 1\nm,host=b v=2 2\nm date=3 3\nm __rank=4 4\nm,x=1 V=5 5";
-        let v = validate(&db, body, Precision::Second, 0, true).unwrap();
+        let v = validate(&db, body.as_bytes(), Precision::Second, 0, true).unwrap();
         let lines: Vec<_> = v.errors.iter().map(|e| e.line_number).collect();
         assert_eq!(lines, [2, 3, 4, 5]);
         assert!(
@@ -293,9 +327,27 @@ mod tests {
     fn nothing_is_published_when_a_strict_write_fails() {
         let catalog = Catalog::new();
         let db = catalog.database_or_create("home").unwrap();
-        let v = validate(&db, "m a=1 1\nm b= 2", Precision::Second, 0, false).unwrap();
+        let v = validate(&db, b"m a=1 1\nm b= 2", Precision::Second, 0, false).unwrap();
         assert_eq!(v.errors.len(), 1);
         assert_eq!(v.batch.rows(), 0);
         assert!(db.table("m").is_none());
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_of_its_line_only() {
+        let catalog = Catalog::new();
+        let db = catalog.database_or_create("home").unwrap();
+        let body = b"m,t=a v=1 1\nm,t=\xff v=2 2\nm,t=c v=3 3";
+        let v = validate(&db, body, Precision::Second, 0, true).unwrap();
+        assert_eq!(v.errors.len(), 1);
+        assert_eq!(v.errors[0].line_number, 2);
+        assert!(
+            v.errors[0].message.contains("invalid UTF-8 at column 5"),
+            "{}",
+            v.errors[0].message
+        );
+        assert_eq!(v.batch.rows(), 2);
+        let strict = validate(&db, body, Precision::Second, 0, false).unwrap();
+        assert_eq!(strict.batch.rows(), 0);
     }
 }

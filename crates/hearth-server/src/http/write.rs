@@ -77,11 +77,9 @@ async fn write(
         ApiError::BadRequest("missing database name (db or bucket parameter)".into())
     })?;
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("body content is not valid utf8: {e}")))?;
     let outcome = state
         .storage
-        .write_lp(db, text, options)
+        .write_lp(db, &bytes, options)
         .await
         .map_err(ApiError::Storage)?;
     state
