@@ -15,6 +15,7 @@ fn config(dir: &std::path::Path) -> StorageConfig {
         object_store: format!("file://{}", dir.join("objects").display()),
         flush: FlushPolicy::default(),
         memory_limit: 1 << 30,
+        idempotency_window: std::time::Duration::from_secs(3600),
     }
 }
 

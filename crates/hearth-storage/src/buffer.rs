@@ -186,6 +186,7 @@ mod tests {
         WriteBatch {
             db: "home".into(),
             tables: vec![(table.into(), b.finish())],
+            idempotency: None,
         }
     }
 

@@ -1,11 +1,13 @@
 //! The payload of a WAL record: one acknowledged write, frozen as bytes.
 //!
-//! Layout (version 1, little endian):
-//! `u8 version=1`, `u32 db_len`, db name, `u32 table_count`, then per table `u32 name_len`,
+//! Layout (little endian):
+//! `u8 version`, `u32 db_len`, db name, `u32 table_count`, then per table `u32 name_len`,
 //! table name, `u32 ipc_len`, and an Arrow IPC stream holding that table's rows as one record
-//! batch (schema metadata included, so tag columns stay marked). The Arrow IPC format is itself
-//! versioned and stable, which keeps old WAL records readable. `testdata/wal/` holds a golden
-//! payload; a change of layout must bump the version and keep reading version 1.
+//! batch (schema metadata included, so tag columns stay marked). Version 2 appends the
+//! idempotency key of the write: `u32 key_len` (0: none), the key, `i64 applied_at_ms`.
+//! The Arrow IPC format is itself versioned and stable, which keeps old WAL records readable.
+//! `testdata/wal/` holds golden payloads of each version; a change of layout must bump the
+//! version and keep reading the older ones.
 
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
@@ -13,7 +15,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::error::StorageError;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// The rows of one write request, per table, as they go into the WAL and the buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +24,8 @@ pub struct WriteBatch {
     pub db: String,
     /// `(table, rows)`; one batch per table.
     pub tables: Vec<(String, RecordBatch)>,
+    /// The idempotency key of the request and when it was applied (ms since the epoch).
+    pub idempotency: Option<(String, i64)>,
 }
 
 impl WriteBatch {
@@ -47,6 +51,13 @@ impl WriteBatch {
             out.extend_from_slice(&(ipc.len() as u32).to_le_bytes());
             out.extend_from_slice(&ipc);
         }
+        match &self.idempotency {
+            Some((key, at)) => {
+                put_str(&mut out, key);
+                out.extend_from_slice(&at.to_le_bytes());
+            }
+            None => out.extend_from_slice(&0u32.to_le_bytes()),
+        }
         Ok(out)
     }
 
@@ -54,7 +65,7 @@ impl WriteBatch {
     pub fn decode(bytes: &[u8]) -> Result<WriteBatch, StorageError> {
         let mut r = Reader { bytes, pos: 0 };
         let version = r.take(1)?[0];
-        if version != VERSION {
+        if version != 1 && version != 2 {
             return Err(StorageError::Payload(format!(
                 "unsupported WAL payload version {version}"
             )));
@@ -71,7 +82,20 @@ impl WriteBatch {
                 tables.push((name.clone(), batch?));
             }
         }
-        Ok(WriteBatch { db, tables })
+        let mut idempotency = None;
+        if version >= 2 {
+            let key = r.string()?;
+            if !key.is_empty() {
+                let at = r.take(8)?;
+                let at = i64::from_le_bytes(at.try_into().expect("8 bytes"));
+                idempotency = Some((key, at));
+            }
+        }
+        Ok(WriteBatch {
+            db,
+            tables,
+            idempotency,
+        })
     }
 }
 
@@ -125,6 +149,7 @@ mod tests {
         WriteBatch {
             db: "home".into(),
             tables: vec![("energy".into(), b.finish())],
+            idempotency: None,
         }
     }
 
@@ -142,6 +167,13 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(WriteBatch::decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn idempotency_key_round_trips() {
+        let mut w = sample();
+        w.idempotency = Some(("gateway-7:batch-42".into(), 1_764_000_000_123));
+        assert_eq!(WriteBatch::decode(&w.encode().unwrap()).unwrap(), w);
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub enum StorageError {
     /// An object store error while uploading a file.
     #[error("object store: {0}")]
     ObjectStore(Box<object_store::Error>),
+    /// A request Hearth refuses (bad parameter).
+    #[error("{0}")]
+    Invalid(String),
     /// A WAL payload that cannot be decoded.
     #[error("{0}")]
     Payload(String),

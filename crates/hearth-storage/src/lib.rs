@@ -22,6 +22,7 @@ pub mod codec;
 pub mod dedup;
 pub mod error;
 pub mod flush;
+pub mod idempotency;
 pub mod persist;
 mod storage;
 pub mod validate;

@@ -18,6 +18,7 @@ use crate::buffer::{Buffer, Snapshot};
 use crate::codec::WriteBatch;
 use crate::error::StorageError;
 use crate::flush::{FlushPolicy, FlushReason};
+use crate::idempotency::{Applied, Claim, Idempotency, MAX_KEY_LEN, now_ms};
 use crate::persist::persist_table;
 use crate::validate::validate;
 
@@ -33,6 +34,8 @@ pub struct StorageConfig {
     /// Bound for buffered, unflushed bytes; writes past it are refused with
     /// [`StorageError::MemoryLimit`].
     pub memory_limit: usize,
+    /// How long an idempotency key is remembered.
+    pub idempotency_window: Duration,
 }
 
 /// Per-request write options.
@@ -55,6 +58,9 @@ pub struct WriteOutcome {
     pub errors: Vec<LineError>,
     /// WAL sequence number of the write, if one was written.
     pub seq: Option<u64>,
+    /// True if the request repeated an idempotency key already applied: nothing was written
+    /// again, and `rows` / `errors` are the first attempt's.
+    pub repeat: bool,
 }
 
 /// Hearth's storage: catalog, WAL, buffer and persister.
@@ -63,6 +69,7 @@ pub struct Storage {
     store: Arc<Store>,
     wal: Wal,
     buffer: Arc<Buffer>,
+    idempotency: Arc<Idempotency>,
     config: StorageConfig,
     persist_lock: tokio::sync::Mutex<()>,
 }
@@ -131,10 +138,17 @@ impl Storage {
         wal_config.min_last_seq = max_persisted;
         let (wal, records) = Wal::open(wal_config)?;
         let buffer = Arc::new(Buffer::new());
+        let idempotency = Arc::new(Idempotency::load(
+            &config.wal_dir,
+            config.idempotency_window,
+        ));
         let mut replayed_rows = 0usize;
         let record_count = records.len();
         for record in records {
             let write = WriteBatch::decode(&record.payload)?;
+            if let Some((key, at_ms)) = &write.idempotency {
+                idempotency.note_replayed(&write.db, key, *at_ms);
+            }
             let db = catalog.database_or_create(&write.db)?;
             let mut keep = Vec::new();
             for (name, batch) in &write.tables {
@@ -162,6 +176,7 @@ impl Storage {
             store,
             wal,
             buffer,
+            idempotency,
             config,
             persist_lock: tokio::sync::Mutex::new(()),
         }))
@@ -204,6 +219,41 @@ impl Storage {
         body: &[u8],
         options: WriteOptions,
     ) -> Result<WriteOutcome, StorageError> {
+        self.write_lp_once(db, body, options, None).await
+    }
+
+    /// Writes a body at most once per `idempotency_key` (within the retention window): a
+    /// repeat of a key already applied answers with the first attempt's outcome and writes
+    /// nothing.
+    pub async fn write_lp_once(
+        &self,
+        db: &str,
+        body: &[u8],
+        options: WriteOptions,
+        idempotency_key: Option<&str>,
+    ) -> Result<WriteOutcome, StorageError> {
+        let claim = match idempotency_key {
+            None => None,
+            Some(key) => {
+                if key.is_empty() || key.len() > MAX_KEY_LEN {
+                    return Err(StorageError::Invalid(format!(
+                        "idempotency key must be 1 to {MAX_KEY_LEN} bytes long"
+                    )));
+                }
+                names::check_database(db)?;
+                match self.idempotency.claim(db, key).await {
+                    Claim::Repeat(applied) => {
+                        return Ok(WriteOutcome {
+                            rows: applied.rows,
+                            errors: applied.errors,
+                            seq: None,
+                            repeat: true,
+                        });
+                    }
+                    Claim::Fresh(guard) => Some((guard, key.to_string())),
+                }
+            }
+        };
         let stats = self.buffer.stats();
         let buffered = stats.bytes + stats.persisting_bytes;
         if buffered >= self.config.memory_limit {
@@ -213,7 +263,7 @@ impl Storage {
             });
         }
         let database = self.database_for_write(db)?;
-        let validated = validate(
+        let mut validated = validate(
             &database,
             body,
             options.precision,
@@ -224,10 +274,14 @@ impl Storage {
             rows: 0,
             errors: validated.errors,
             seq: None,
+            repeat: false,
         };
         if validated.batch.rows() == 0 {
+            // Nothing written: the key stays free for a corrected retry.
             return Ok(outcome);
         }
+        let applied_at = now_ms();
+        validated.batch.idempotency = claim.as_ref().map(|(_, key)| (key.clone(), applied_at));
         let payload = validated.batch.encode()?;
         let rows = validated.batch.rows();
         let buffer = self.buffer.clone();
@@ -242,6 +296,15 @@ impl Storage {
             .await?;
         outcome.rows = rows;
         outcome.seq = Some(seq);
+        if let Some((guard, _)) = claim {
+            guard.finish(
+                applied_at,
+                Applied {
+                    rows,
+                    errors: outcome.errors.clone(),
+                },
+            );
+        }
         Ok(outcome)
     }
 
@@ -261,6 +324,10 @@ impl Storage {
             truncate_through = Some(snap.seq);
         }
         if let Some(seq) = truncate_through {
+            // Keys of the writes about to leave the WAL must outlive them.
+            self.idempotency
+                .save()
+                .map_err(|e| StorageError::Payload(format!("cannot save idempotency keys: {e}")))?;
             self.wal.truncate_through(seq)?;
             debug!(?reason, rows = persisted, wal_seq = seq, "flushed");
         }

@@ -257,6 +257,7 @@ pub fn validate(
             batch: WriteBatch {
                 db: db.name().to_string(),
                 tables,
+                idempotency: None,
             },
             errors,
         })

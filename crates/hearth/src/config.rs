@@ -81,6 +81,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HEARTH_MAX_REQUEST_SIZE", value_name = "SIZE")]
     pub(crate) max_request_size: Option<String>,
 
+    /// How long an idempotency key (Idempotency-Key header or batch_id parameter) is remembered:
+    /// a repeat within it is answered without writing again [default: 1h]
+    #[arg(long, env = "HEARTH_IDEMPOTENCY_WINDOW", value_name = "DURATION")]
+    pub(crate) idempotency_window: Option<String>,
+
     /// Log format on stderr [default: text]
     #[arg(long, env = "HEARTH_LOG_FORMAT", value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
@@ -97,6 +102,7 @@ pub(crate) struct ServeConfig {
     pub(crate) flush_interval: Duration,
     pub(crate) flush_size: usize,
     pub(crate) max_request_size: usize,
+    pub(crate) idempotency_window: Duration,
     pub(crate) log_format: LogFormat,
 }
 
@@ -113,6 +119,7 @@ impl ServeArgs {
             flush_interval: self.flush_interval.or(file.flush_interval),
             flush_size: self.flush_size.or(file.flush_size),
             max_request_size: self.max_request_size.or(file.max_request_size),
+            idempotency_window: self.idempotency_window.or(file.idempotency_window),
             log_format: self.log_format.or(file.log_format),
         }
     }
@@ -159,6 +166,8 @@ impl ServeArgs {
                 .context("invalid --flush-size")?,
             max_request_size: parse_size(args.max_request_size.as_deref().unwrap_or("10MiB"))
                 .context("invalid --max-request-size")?,
+            idempotency_window: parse_duration(args.idempotency_window.as_deref().unwrap_or("1h"))
+                .context("invalid --idempotency-window")?,
             log_format: args.log_format.unwrap_or(LogFormat::Text),
             data_dir,
         })

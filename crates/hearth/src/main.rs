@@ -83,6 +83,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             max_age: config.flush_interval,
         },
         memory_limit: config.memory_limit / 2,
+        idempotency_window: config.idempotency_window,
     })
     .await
     .context("cannot open storage")?;

@@ -46,7 +46,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Storage(e) => match e {
-                StorageError::Catalog(_) => StatusCode::BAD_REQUEST,
+                StorageError::Catalog(_) | StorageError::Invalid(_) => StatusCode::BAD_REQUEST,
                 // A WAL that failed to write or fsync refuses every later write (as PostgreSQL
                 // stops rather than acknowledge what it could not make durable).
                 StorageError::MemoryLimit { .. }

@@ -2,7 +2,9 @@
 //!
 //! All three share one path: read the body (with the size limit applied after gzip
 //! decompression too), parse and validate, append to the WAL, answer 204 once durable. They
-//! differ in parameter names, precision names, defaults and error bodies.
+//! differ in parameter names, precision names, defaults and error bodies. Each takes an
+//! optional idempotency key (`Idempotency-Key` header or `batch_id` parameter): a repeat of a
+//! key already applied gets the first answer and writes nothing.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -66,8 +68,23 @@ fn parse_bool(
     }
 }
 
+/// The idempotency key of a request: the `Idempotency-Key` header or the `batch_id` parameter.
+fn idempotency_key<'a>(
+    headers: &'a HeaderMap,
+    params: &'a HashMap<String, String>,
+) -> Result<Option<&'a str>, ApiError> {
+    if let Some(v) = headers.get("idempotency-key") {
+        return v
+            .to_str()
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()));
+    }
+    Ok(params.get("batch_id").map(String::as_str))
+}
+
 async fn write(
     state: &HttpState,
+    params: &HashMap<String, String>,
     headers: HeaderMap,
     body: Body,
     db: Option<&String>,
@@ -76,10 +93,11 @@ async fn write(
     let db = db.filter(|d| !d.is_empty()).ok_or_else(|| {
         ApiError::BadRequest("missing database name (db or bucket parameter)".into())
     })?;
+    let key = idempotency_key(&headers, params)?;
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
     let outcome = state
         .storage
-        .write_lp(db, &bytes, options)
+        .write_lp_once(db, &bytes, options, key)
         .await
         .map_err(ApiError::Storage)?;
     state
@@ -136,7 +154,7 @@ pub(crate) async fn write_v3(
             accept_partial: parse_bool(&params, "accept_partial", true)?,
             no_sync: parse_bool(&params, "no_sync", false)?,
         };
-        write(&s, headers, body, params.get("db"), options).await
+        write(&s, &params, headers, body, params.get("db"), options).await
     })
     .await
 }
@@ -155,7 +173,7 @@ pub(crate) async fn write_v2(
             accept_partial: true,
             no_sync: false,
         };
-        write(&s, headers, body, params.get("bucket"), options).await
+        write(&s, &params, headers, body, params.get("bucket"), options).await
     })
     .await
 }
@@ -174,7 +192,7 @@ pub(crate) async fn write_v1(
             accept_partial: true,
             no_sync: false,
         };
-        write(&s, headers, body, params.get("db"), options).await
+        write(&s, &params, headers, body, params.get("db"), options).await
     })
     .await
 }

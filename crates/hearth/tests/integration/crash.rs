@@ -59,8 +59,7 @@ async fn load_until_killed(
     for t in tasks {
         t.await.unwrap();
     }
-    let acked = acked.lock().await.clone();
-    acked
+    acked.lock().await.clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

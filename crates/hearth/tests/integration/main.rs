@@ -5,5 +5,6 @@
 mod bad_input;
 mod crash;
 mod delta;
+mod idempotency;
 mod server;
 mod write_read;
