@@ -176,6 +176,23 @@ mod tests {
         assert_eq!(WriteBatch::decode(&w.encode().unwrap()).unwrap(), w);
     }
 
+    fn sample_v2() -> WriteBatch {
+        let mut w = sample();
+        w.idempotency = Some(("gateway-7:batch-42".into(), 1_764_000_000_123));
+        w
+    }
+
+    #[test]
+    fn golden_v2_payload_decodes_and_encodes_the_same() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/wal/payload-v2.bin");
+        if std::env::var_os("HEARTH_WRITE_GOLDEN").is_some() {
+            std::fs::write(path, sample_v2().encode().unwrap()).unwrap();
+        }
+        let golden = std::fs::read(path).expect("golden payload is checked in");
+        assert_eq!(WriteBatch::decode(&golden).unwrap(), sample_v2());
+        assert_eq!(golden[0], 2);
+    }
+
     #[test]
     fn golden_payload_still_decodes() {
         let path = concat!(
