@@ -119,12 +119,14 @@ pub async fn open(url: &Url, name: &str) -> Result<Option<DeltaTable>, CatalogEr
 }
 
 /// Opens the Delta table at `url`, creating it with `schema` if it does not exist.
+/// `maybe_exists: false` skips the open attempt (delta-rs logs an error for a missing log).
 pub async fn open_or_create(
     url: &Url,
     name: &str,
     schema: &TableSchema,
+    maybe_exists: bool,
 ) -> Result<DeltaTable, CatalogError> {
-    if let Some(t) = open(url, name).await? {
+    if maybe_exists && let Some(t) = open(url, name).await? {
         return Ok(t);
     }
     let table = DeltaTableBuilder::from_url(url.clone())

@@ -148,7 +148,9 @@ impl Store {
                     reason: e.to_string(),
                 }
             })?;
-            let t = delta::open_or_create(&url, &full, schema).await?;
+            let dir = self.table_dir(table.db(), table.name());
+            let maybe_exists = dir.join("_delta_log").exists();
+            let t = delta::open_or_create(&url, &full, schema, maybe_exists).await?;
             tables.insert(key.clone(), t);
         }
         let delta_table = tables.get_mut(&key).expect("inserted above");

@@ -184,7 +184,10 @@ mod tests {
 
     #[test]
     fn golden_v2_payload_decodes_and_encodes_the_same() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/wal/payload-v2.bin");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/wal/payload-v2.bin"
+        );
         if std::env::var_os("HEARTH_WRITE_GOLDEN").is_some() {
             std::fs::write(path, sample_v2().encode().unwrap()).unwrap();
         }

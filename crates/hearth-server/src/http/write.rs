@@ -140,6 +140,63 @@ fn precision(
     }
 }
 
+/// What distinguishes the three write endpoints.
+struct Endpoint {
+    flavor: Flavor,
+    /// Name of the database parameter.
+    db_param: &'static str,
+    default_precision: Precision,
+    parse_precision: fn(&str) -> Option<Precision>,
+    /// Whether `accept_partial` and `no_sync` are parameters (v3) or fixed (v1, v2).
+    native: bool,
+}
+
+const V3: Endpoint = Endpoint {
+    flavor: Flavor::V3,
+    db_param: "db",
+    default_precision: Precision::Auto,
+    parse_precision: Precision::from_v3,
+    native: true,
+};
+const V2: Endpoint = Endpoint {
+    flavor: Flavor::V2,
+    db_param: "bucket",
+    default_precision: Precision::Nanosecond,
+    parse_precision: Precision::from_v2,
+    native: false,
+};
+const V1: Endpoint = Endpoint {
+    flavor: Flavor::V1,
+    db_param: "db",
+    default_precision: Precision::Nanosecond,
+    parse_precision: Precision::from_v1,
+    native: false,
+};
+
+async fn handle(
+    endpoint: &Endpoint,
+    state: Arc<HttpState>,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let s = state.clone();
+    respond(state, endpoint.flavor, async move {
+        let options = WriteOptions {
+            precision: precision(
+                &params,
+                endpoint.default_precision,
+                endpoint.parse_precision,
+            )?,
+            accept_partial: !endpoint.native || parse_bool(&params, "accept_partial", true)?,
+            no_sync: endpoint.native && parse_bool(&params, "no_sync", false)?,
+        };
+        let db = params.get(endpoint.db_param);
+        write(&s, &params, headers, body, db, options).await
+    })
+    .await
+}
+
 /// `POST /api/v3/write_lp?db=&precision=&accept_partial=&no_sync=`
 pub(crate) async fn write_v3(
     State(state): State<Arc<HttpState>>,
@@ -147,16 +204,7 @@ pub(crate) async fn write_v3(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let s = state.clone();
-    respond(state, Flavor::V3, async move {
-        let options = WriteOptions {
-            precision: precision(&params, Precision::Auto, Precision::from_v3)?,
-            accept_partial: parse_bool(&params, "accept_partial", true)?,
-            no_sync: parse_bool(&params, "no_sync", false)?,
-        };
-        write(&s, &params, headers, body, params.get("db"), options).await
-    })
-    .await
+    handle(&V3, state, params, headers, body).await
 }
 
 /// `POST /api/v2/write?bucket=&org=&precision=`
@@ -166,16 +214,7 @@ pub(crate) async fn write_v2(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let s = state.clone();
-    respond(state, Flavor::V2, async move {
-        let options = WriteOptions {
-            precision: precision(&params, Precision::Nanosecond, Precision::from_v2)?,
-            accept_partial: true,
-            no_sync: false,
-        };
-        write(&s, &params, headers, body, params.get("bucket"), options).await
-    })
-    .await
+    handle(&V2, state, params, headers, body).await
 }
 
 /// `POST /write?db=&precision=`
@@ -185,14 +224,5 @@ pub(crate) async fn write_v1(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let s = state.clone();
-    respond(state, Flavor::V1, async move {
-        let options = WriteOptions {
-            precision: precision(&params, Precision::Nanosecond, Precision::from_v1)?,
-            accept_partial: true,
-            no_sync: false,
-        };
-        write(&s, &params, headers, body, params.get("db"), options).await
-    })
-    .await
+    handle(&V1, state, params, headers, body).await
 }
