@@ -6,11 +6,8 @@
 //! output is sorted by (tags in schema order, time), the sort order of persisted files. The
 //! result depends only on the ranks, never on the order rows are handed in.
 
-use std::sync::Arc;
-
 use datafusion::arrow::array::{ArrayRef, UInt32Array, UInt64Array};
-use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::compute::take;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 
@@ -29,43 +26,34 @@ pub fn dedup_sorted(
     if n == 0 {
         return Ok(batch.clone());
     }
-    let asc = SortOptions {
-        descending: false,
-        nulls_first: true,
-    };
-    let mut sort: Vec<SortColumn> = key_columns
-        .iter()
-        .map(|&i| SortColumn {
-            values: batch.column(i).clone(),
-            options: Some(asc),
-        })
-        .collect();
-    sort.push(SortColumn {
-        values: Arc::new(rank.clone()),
-        options: Some(asc),
-    });
-    let order = lexsort_to_indices(&sort, None)?;
-
-    // Group boundaries: compare identity keys of neighbours in sorted order.
+    // Sort by the identity in Arrow's row format (one memcmp per comparison instead of one
+    // comparison per key column), ranks breaking ties; ranks are unique, so the order is total.
     let keys: Vec<ArrayRef> = key_columns
         .iter()
-        .map(|&i| take(batch.column(i).as_ref(), &order, None))
-        .collect::<Result<_, _>>()?;
+        .map(|&i| batch.column(i).clone())
+        .collect();
     let converter = RowConverter::new(
         keys.iter()
             .map(|a| SortField::new(a.data_type().clone()))
             .collect(),
     )?;
     let rows = converter.convert_columns(&keys)?;
+    let ranks = rank.values();
+    let mut sorted: Vec<u32> = (0..n as u32).collect();
+    sorted.sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        rows.row(a).cmp(&rows.row(b)).then(ranks[a].cmp(&ranks[b]))
+    });
     let mut groups: Vec<(usize, usize)> = Vec::new(); // [start, end) in sorted positions
     let mut start = 0;
     for i in 1..n {
-        if rows.row(i) != rows.row(i - 1) {
+        if rows.row(sorted[i] as usize) != rows.row(sorted[i - 1] as usize) {
             groups.push((start, i));
             start = i;
         }
     }
     groups.push((start, n));
+    let order = UInt32Array::from(sorted);
     if groups.len() == n {
         // No duplicates: only the sort was needed.
         let columns = batch
@@ -100,23 +88,12 @@ pub fn dedup_sorted(
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
-/// The schema of `batch` without its metadata-free duplicate check; helper for callers that
-/// append a rank column and strip it again.
-pub fn without_column(schema: &SchemaRef, name: &str) -> SchemaRef {
-    let fields: Vec<_> = schema
-        .fields()
-        .iter()
-        .filter(|f| f.name() != name)
-        .cloned()
-        .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Array, Float64Array, Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
 
     fn batch(
         tags: Vec<Option<&str>>,
