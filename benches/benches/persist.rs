@@ -8,7 +8,6 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hearth_catalog::catalog::Catalog;
-use hearth_catalog::schema::ColumnKind;
 use hearth_lineproto::Precision;
 use hearth_storage::persist::{merge_chunks, write_parquet};
 use hearth_storage::validate::validate;
@@ -31,13 +30,7 @@ fn persist(c: &mut Criterion) {
     }
     let table = db.table("cpu").unwrap().schema();
     let schema = table.arrow_schema();
-    let tags: Vec<usize> = table
-        .columns()
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.kind == ColumnKind::Tag)
-        .map(|(i, _)| i)
-        .collect();
+    let tags = table.tag_indices();
     let rows: usize = chunks.iter().map(|(_, b)| b.num_rows()).sum();
     let merged = merge_chunks(&chunks, &schema, &tags).unwrap();
 

@@ -152,6 +152,16 @@ impl TableSchema {
             .map(|c| c.name.as_str())
     }
 
+    /// Positions of the tag columns in [`TableSchema::columns`] (and the Arrow schema).
+    pub fn tag_indices(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.kind == ColumnKind::Tag)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Names of the field columns, in schema order.
     pub fn field_names(&self) -> impl Iterator<Item = &str> {
         self.columns

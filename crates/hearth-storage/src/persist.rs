@@ -20,7 +20,7 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use hearth_catalog::catalog::{FileMeta, Table};
-use hearth_catalog::schema::{ColumnKind, TIME_COLUMN};
+use hearth_catalog::schema::TIME_COLUMN;
 use hearth_catalog::stats::stats_json;
 use hearth_catalog::store::Store;
 
@@ -130,15 +130,7 @@ pub fn write_parquet(batch: &RecordBatch, tag_columns: &[usize]) -> Result<Bytes
 /// The table schema as Arrow, without Hearth's field metadata (what files and Delta hold).
 fn file_schema(table: &Table) -> (SchemaRef, Vec<usize>) {
     let schema = table.schema();
-    let arrow = schema.arrow_schema();
-    let tags = schema
-        .columns()
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.kind == ColumnKind::Tag)
-        .map(|(i, _)| i)
-        .collect();
-    (arrow, tags)
+    (schema.arrow_schema(), schema.tag_indices())
 }
 
 /// Persists one table's chunks of a snapshot with WAL position `seq`. Returns the files added.
