@@ -208,3 +208,99 @@ async fn psql_lists_describes_and_queries_tables() {
     assert_eq!(out.trim(), "h1|1.5|m1");
     let _ = http();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_query_formats_ping_metrics_and_no_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let url = server.url("/api/v3/write_lp?db=home&precision=s&no_sync=true");
+    assert_eq!(post(&url, "m,t=a v=1.5 1\nm,t=b v=2 2").await.0, 204);
+    let get = |format: &str| {
+        http()
+            .get(server.url("/api/v3/query_sql"))
+            .query(&[
+                ("db", "home"),
+                ("q", "SELECT t, v FROM m ORDER BY t"),
+                ("format", format),
+            ])
+            .send()
+    };
+    let text =
+        |format: &'static str| async move { get(format).await.unwrap().text().await.unwrap() };
+    assert_eq!(text("csv").await, "t,v\na,1.5\nb,2.0\n");
+    assert_eq!(
+        text("jsonl").await,
+        "{\"t\":\"a\",\"v\":1.5}\n{\"t\":\"b\",\"v\":2.0}\n"
+    );
+    assert!(text("pretty").await.contains("| a | 1.5 |"));
+    let parquet = get("parquet").await.unwrap().bytes().await.unwrap();
+    assert_eq!(
+        (&parquet[..4], &parquet[parquet.len() - 4..]),
+        (&b"PAR1"[..], &b"PAR1"[..])
+    );
+    let r = get("xml").await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
+    let ping = http().get(server.url("/ping")).send().await.unwrap();
+    assert_eq!(ping.status().as_u16(), 204);
+    assert!(ping.headers().contains_key("x-influxdb-version"));
+    let metrics = http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hearth_rows_written_total 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hearth_wal_appends_total 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_file_sets_options_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(
+        &config,
+        "max-request-size = \"64B\"\nflush-interval = \"1h\"\n",
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let url = server.url("/api/v3/write_lp?db=home");
+    assert_eq!(post(&url, "m v=1").await.0, 204);
+    assert_eq!(
+        post(
+            &url,
+            "m,tag=a-rather-long-tag-value-to-pass-the-64-byte-limit v=1 1700000000"
+        )
+        .await
+        .0,
+        413
+    );
+    drop(server);
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--max-request-size",
+            "1KiB",
+        ],
+    );
+    let url = server.url("/api/v3/write_lp?db=home");
+    assert_eq!(
+        post(
+            &url,
+            "m,tag=a-rather-long-tag-value-to-pass-the-64-byte-limit v=1 1700000000"
+        )
+        .await
+        .0,
+        204
+    );
+}
