@@ -144,14 +144,6 @@ impl TableSchema {
         self.index.get(name).map(|&i| self.columns[i].kind)
     }
 
-    /// Names of the tag columns, in schema order (the stable sort order of persisted files).
-    pub fn tag_names(&self) -> impl Iterator<Item = &str> {
-        self.columns
-            .iter()
-            .filter(|c| c.kind == ColumnKind::Tag)
-            .map(|c| c.name.as_str())
-    }
-
     /// Positions of the tag columns in [`TableSchema::columns`] (and the Arrow schema).
     pub fn tag_indices(&self) -> Vec<usize> {
         self.columns
@@ -160,14 +152,6 @@ impl TableSchema {
             .filter(|(_, c)| c.kind == ColumnKind::Tag)
             .map(|(i, _)| i)
             .collect()
-    }
-
-    /// Names of the field columns, in schema order.
-    pub fn field_names(&self) -> impl Iterator<Item = &str> {
-        self.columns
-            .iter()
-            .filter(|c| matches!(c.kind, ColumnKind::Field(_)))
-            .map(|c| c.name.as_str())
     }
 
     /// Adds a column (before `time`) if it is new. Returns false if the name exists with another
@@ -236,8 +220,7 @@ mod tests {
         assert!(s.add("meter", ColumnKind::Tag));
         let names: Vec<_> = s.columns().iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["household", "power_w", "meter", "time"]);
-        assert_eq!(s.tag_names().collect::<Vec<_>>(), ["household", "meter"]);
-        assert_eq!(s.field_names().collect::<Vec<_>>(), ["power_w"]);
+        assert_eq!(s.tag_indices(), [0, 2]);
     }
 
     #[test]

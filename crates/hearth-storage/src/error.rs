@@ -34,9 +34,6 @@ pub enum StorageError {
         /// The configured limit.
         limit: usize,
     },
-    /// The storage is shutting down.
-    #[error("the server is shutting down")]
-    ShuttingDown,
 }
 
 impl From<object_store::Error> for StorageError {

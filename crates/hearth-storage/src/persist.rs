@@ -7,13 +7,11 @@
 //! replay knows exactly which writes each table already holds. A table whose commit fails keeps
 //! its rows in the snapshot; the next flush retries it, and tables already committed are skipped.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use datafusion::arrow::array::BooleanArray;
-use datafusion::arrow::array::{Array, ArrayRef, TimestampMicrosecondArray, UInt64Array};
+use datafusion::arrow::array::{Array, TimestampMicrosecondArray, UInt64Array};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -187,24 +185,6 @@ fn min_max(time: &TimestampMicrosecondArray) -> (i64, i64) {
     let min = v.iter().copied().min().unwrap_or(0);
     let max = v.iter().copied().max().unwrap_or(0);
     (min, max)
-}
-
-/// A schema with one extra non-null `UInt64` column `name` at the end.
-pub fn with_rank_column(schema: &SchemaRef, name: &str) -> SchemaRef {
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(name, DataType::UInt64, false));
-    Arc::new(Schema::new(fields))
-}
-
-/// Appends a constant rank column to an aligned batch.
-pub fn add_rank(
-    batch: &RecordBatch,
-    schema: &SchemaRef,
-    rank: u64,
-) -> Result<RecordBatch, StorageError> {
-    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-    columns.push(Arc::new(UInt64Array::from(vec![rank; batch.num_rows()])));
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 #[cfg(test)]

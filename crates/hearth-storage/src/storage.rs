@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hearth_catalog::catalog::{Catalog, Database};
 use hearth_catalog::names;
-use hearth_catalog::schema::{ColumnKind, FieldType, TableSchema};
+use hearth_catalog::schema::TableSchema;
 use hearth_catalog::store::Store;
 use hearth_lineproto::{LineError, Precision};
 use hearth_wal::{Wal, WalConfig};
@@ -96,18 +96,14 @@ fn default_time(precision: Precision) -> i64 {
 
 /// The table schema a WAL batch implies (for replay before the Delta log knows the columns).
 fn schema_of_batch(batch: &datafusion::arrow::record_batch::RecordBatch) -> TableSchema {
-    let mut schema = TableSchema::new();
-    for f in batch.schema().fields() {
-        if f.name() == hearth_catalog::schema::TIME_COLUMN {
-            continue;
-        }
-        if is_tag(f) {
-            schema.add(f.name(), ColumnKind::Tag);
-        } else if let Some(t) = FieldType::from_arrow(f.data_type()) {
-            schema.add(f.name(), ColumnKind::Field(t));
-        }
-    }
-    schema
+    let schema = batch.schema();
+    let tags: Vec<String> = schema
+        .fields()
+        .iter()
+        .filter(|f| is_tag(f))
+        .map(|f| f.name().clone())
+        .collect();
+    TableSchema::from_arrow(&schema, &tags)
 }
 
 impl std::fmt::Debug for Storage {

@@ -181,8 +181,12 @@ pub fn validate(
         Ok((n, _)) => *n,
         Err(e) => e.line_number,
     });
-    let physical: Vec<&str> = body.split('\n').collect();
-    let original = |n: usize| physical.get(n.saturating_sub(1)).copied().unwrap_or("");
+    // The text of bad lines, indexed only if some line is bad (the common body has none).
+    let physical: std::cell::OnceCell<Vec<&str>> = std::cell::OnceCell::new();
+    let original = |n: usize| {
+        let lines = physical.get_or_init(|| body.split('\n').collect());
+        lines.get(n.saturating_sub(1)).copied().unwrap_or("")
+    };
 
     db.with_schema_lock(|| {
         let mut schemas: HashMap<String, TableSchema> = HashMap::new();

@@ -49,9 +49,9 @@ impl ApiError {
                 StorageError::Catalog(_) | StorageError::Invalid(_) => StatusCode::BAD_REQUEST,
                 // A WAL that failed to write or fsync refuses every later write (as PostgreSQL
                 // stops rather than acknowledge what it could not make durable).
-                StorageError::MemoryLimit { .. }
-                | StorageError::ShuttingDown
-                | StorageError::Wal(_) => StatusCode::SERVICE_UNAVAILABLE,
+                StorageError::MemoryLimit { .. } | StorageError::Wal(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
