@@ -5,6 +5,10 @@
 //! * `parse/cpu_10k_lines`: [`hearth_lineproto::parse_lines`] over 10 000
 //!   TSBS-style `cpu` lines (100 hosts x 100 points); reports lines/s and
 //!   bytes/s.
+//! * `parse/cpu_10k_lines_reused`: the same through `Lines::next_into` with one reused line
+//!   and without the key-uniqueness checks, as the server parses.
+//! * `buffer_append/*`: a 5 000-line body through `validate` (parse, check, build Arrow
+//!   columns), the WAL payload `encode`, and `Buffer::apply`.
 //! * `wal_append/sync_64KiB`: one thread, [`Wal::append_blocking`] of 64 KiB
 //!   payloads with `sync = true`, i.e. one write + fdatasync per record.
 //! * `wal_append/group_commit_16x64KiB`: 16 threads doing the same
@@ -62,6 +66,20 @@ fn parse(c: &mut Criterion) {
             // Every line is valid (checked above): only the Ok path is timed.
             for (_, line) in hearth_lineproto::parse_lines(black_box(&body)).flatten() {
                 fields += line.fields.len();
+            }
+            black_box(fields)
+        });
+    });
+    // The server's path: one reused line, key uniqueness left to the column mapping.
+    group.bench_function("cpu_10k_lines_reused", |b| {
+        let mut line = hearth_lineproto::ParsedLine::empty();
+        b.iter(|| {
+            let mut fields = 0usize;
+            let mut lines = hearth_lineproto::parse_lines(black_box(&body)).skip_key_checks();
+            while let Some(result) = lines.next_into(&mut line) {
+                if result.is_ok() {
+                    fields += line.fields.len();
+                }
             }
             black_box(fields)
         });
@@ -206,5 +224,69 @@ fn group_commit(fixture: &WalFixture, payload: &[u8], iters: u64) -> Duration {
     })
 }
 
-criterion_group!(benches, parse, wal_append);
+/// The write path between the parser and the WAL: a 5 000-line request body (TSBS cpu) turned
+/// into Arrow columns and checked against the table schema (`validate`), the WAL payload encoded
+/// from it (`encode`), and the batch appended to the write buffer (`apply`).
+fn buffer_append(c: &mut Criterion) {
+    use hearth_catalog::catalog::Catalog;
+    use hearth_lineproto::Precision;
+    use hearth_storage::buffer::Buffer;
+    use hearth_storage::validate::validate;
+
+    let body = cpu_lines(100, 50, 7);
+    let lines = 5_000u64;
+    let catalog = Catalog::new();
+    let db = catalog.database_or_create("bench").unwrap();
+    let first = validate(&db, body.as_bytes(), Precision::Nanosecond, 0, true).unwrap();
+    assert!(first.errors.is_empty());
+    assert_eq!(first.batch.rows() as u64, lines);
+    let payload = first.batch.encode().unwrap();
+
+    let mut group = c.benchmark_group("buffer_append");
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: lines,
+        bytes: body.len() as u64,
+    });
+    group.bench_function("validate_5k_lines", |b| {
+        b.iter(|| {
+            let v = validate(
+                &db,
+                black_box(body.as_bytes()),
+                Precision::Nanosecond,
+                0,
+                true,
+            );
+            black_box(v.unwrap().batch.rows())
+        });
+    });
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: lines,
+        bytes: payload.len() as u64,
+    });
+    group.bench_function("encode_5k_rows", |b| {
+        b.iter(|| black_box(first.batch.encode().unwrap().len()));
+    });
+    group.bench_function("apply_5k_rows", |b| {
+        let buffer = Buffer::new();
+        let mut seq = 0;
+        b.iter(|| {
+            seq += 1;
+            buffer.apply(seq, black_box(&first.batch), |_| true);
+            if seq % 1000 == 0 {
+                // Keep the buffer from growing without bound (outside the common case).
+                if let Some(snap) = buffer.take_snapshot() {
+                    buffer.finish_snapshot(&snap);
+                }
+            }
+        });
+    });
+    group.finish();
+    println!(
+        "WAL payload of 5 000 cpu rows: {} bytes ({} bytes of line protocol)",
+        payload.len(),
+        body.len()
+    );
+}
+
+criterion_group!(benches, parse, buffer_append, wal_append);
 criterion_main!(benches);

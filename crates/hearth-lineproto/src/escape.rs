@@ -49,14 +49,63 @@ static CLASS: [u8; 256] = {
 
 /// Offset of the first space, tab, newline or comma at or after `from`
 /// (or `bytes.len()`): the end of an unquoted field value.
-pub(crate) fn find_separator(bytes: &[u8], mut from: usize) -> usize {
-    while bytes
-        .get(from)
-        .is_some_and(|&b| CLASS[usize::from(b)] & SEPARATOR == 0)
-    {
-        from += 1;
+#[inline]
+pub(crate) fn find_separator(bytes: &[u8], from: usize) -> usize {
+    skip_to_class(bytes, from, SEPARATOR)
+}
+
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// Bit 7 set in each byte of `word` equal to `b`, exact up to the lowest such byte (the
+/// classic "has zero byte" test; a borrow can only flag bytes above a true match).
+#[inline(always)]
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Bit 7 set in each byte of `word` that may belong to one of the `classes`; the lowest set
+/// byte is exact for the test that flagged it, so the lowest candidate is never past the first
+/// real match. Separators (space, tab, newline, comma) are all below `-` (0x2D): one
+/// "less than" test covers them, at the price of flagging a few rare punctuation bytes too.
+#[inline(always)]
+fn candidates(word: u64, classes: u8) -> u64 {
+    let mut m = 0;
+    if classes & SEPARATOR != 0 {
+        m |= word.wrapping_sub(ONES * 0x2D) & !word & HIGHS;
     }
-    from
+    if classes & EQUALS != 0 {
+        m |= bytes_equal(word, b'=');
+    }
+    if classes & BACKSLASH != 0 {
+        m |= bytes_equal(word, b'\\');
+    }
+    m
+}
+
+/// Offset of the first byte at or after `from` whose class is in `classes` (or `bytes.len()`).
+/// Skips eight bytes at a time while none of them can match, then confirms byte by byte.
+#[inline(always)]
+fn skip_to_class(bytes: &[u8], mut i: usize, classes: u8) -> usize {
+    loop {
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let m = candidates(u64::from_le_bytes(word), classes);
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        match bytes.get(i) {
+            None => return i,
+            Some(&b) if CLASS[usize::from(b)] & classes != 0 => return i,
+            // A false candidate, or one of the last few bytes.
+            Some(_) => i += 1,
+        }
+    }
 }
 
 impl Ident {
@@ -101,12 +150,7 @@ pub(crate) fn scan_ident(
     let mut i = start;
     let mut needs_unescape = false;
     loop {
-        while bytes
-            .get(i)
-            .is_some_and(|&b| CLASS[usize::from(b)] & stop == 0)
-        {
-            i += 1;
-        }
+        i = skip_to_class(bytes, i, stop);
         // Stopped at a delimiter, the end, or a backslash.
         if bytes.get(i) != Some(&b'\\') {
             break;

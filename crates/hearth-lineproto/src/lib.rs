@@ -58,4 +58,5 @@ pub use error::LineError;
 pub use lines::{Lines, parse_lines};
 pub use parse::{ParsedLine, parse_line};
 pub use precision::Precision;
+pub use validate::check_keys;
 pub use value::FieldValue;

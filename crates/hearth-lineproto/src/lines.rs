@@ -5,10 +5,12 @@
 //!   splitter follows the same structure the parser does (key section, field
 //!   keys, field values, quoted strings, timestamp), so both agree on where
 //!   strings start and end even when the line is otherwise invalid.
-//! * Fast path: each physical line (found with a word-at-a-time newline scan)
-//!   is parsed directly; the quote-aware splitter runs only when that parse
-//!   fails, so valid input is read once by the scanner and once by the parser.
-//!   The result is identical to always splitting first (tested).
+//! * Fast path: the parser runs from the start of a line to the first newline
+//!   and stops there, so a valid line is read once. Anything unusual (an error,
+//!   a newline inside a quoted string, a CRLF ending) falls back to parsing the
+//!   physical line (found with a word-at-a-time newline scan) and, if that
+//!   fails, the logical line found by the quote-aware splitter. The result is
+//!   identical to always splitting first (tested).
 //! * Blank lines (only spaces/tabs, optionally `\r`) and comment lines (first
 //!   non-whitespace char `#`, up to the next newline) are skipped.
 //! * Line numbers are 1-based physical lines of the body: a line is numbered by
@@ -21,7 +23,7 @@
 use std::iter::FusedIterator;
 
 use crate::error::LineError;
-use crate::parse::{ParsedLine, parse_logical_line};
+use crate::parse::{ParsedLine, parse_into};
 
 /// Iterator over the parsed lines of a body; see [`parse_lines`].
 #[derive(Debug, Clone)]
@@ -29,6 +31,7 @@ pub struct Lines<'a> {
     body: &'a str,
     pos: usize,
     line_number: usize,
+    check_keys: bool,
 }
 
 /// Iterates the lines of a body: skips blank lines and comment lines (first
@@ -39,6 +42,7 @@ pub fn parse_lines(body: &str) -> Lines<'_> {
         body,
         pos: 0,
         line_number: 1,
+        check_keys: true,
     }
 }
 
@@ -46,6 +50,25 @@ impl<'a> Iterator for Lines<'a> {
     type Item = Result<(usize, ParsedLine<'a>), LineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let mut line = ParsedLine::empty();
+        let number = self.next_into(&mut line)?;
+        Some(number.map(|n| (n, line)))
+    }
+}
+
+impl<'a> Lines<'a> {
+    /// Leaves out the checks that tag and field keys are unique within a line (duplicate tag,
+    /// duplicate field, a name used as both). For callers that map keys to columns anyway and
+    /// detect repeats on the way; they can produce the same message with [`check_keys`](crate::check_keys).
+    pub fn skip_key_checks(mut self) -> Self {
+        self.check_keys = false;
+        self
+    }
+
+    /// Like [`Iterator::next`], but parses into `out`, reusing its vectors, so that a loop over
+    /// a body allocates nothing per line. Yields the line number; on an error `out` holds an
+    /// unspecified part of the line.
+    pub fn next_into(&mut self, out: &mut ParsedLine<'a>) -> Option<Result<usize, LineError>> {
         let body = self.body;
         let bytes = body.as_bytes();
         while self.pos < bytes.len() {
@@ -65,39 +88,42 @@ impl<'a> Iterator for Lines<'a> {
                 self.skip_physical_line(first);
                 continue;
             }
-            // Fast path: a newline can only be protected by an open quoted
-            // string, and a line that parses successfully has closed all of
-            // its strings, so if the physical line parses it is the logical
-            // line (the splitter below would stop at the same newline).
+            // Fast path: parse up to the first newline, in one pass over the bytes. A newline
+            // can only be protected by an open quoted string, and the fast path gives up on a
+            // string holding a newline, so when it succeeds the newline where it stopped ends
+            // the logical line (the splitter below would stop at the same newline).
+            if let Ok(end) = parse_into(&body[start..], out, self.check_keys, true) {
+                self.pos = (start + end).saturating_add(1);
+                self.line_number += 1;
+                return Some(Ok(number));
+            }
+            // Slow path, with exact errors: the physical line, then the logical line.
             let newline = find_newline(bytes, first);
             let physical = strip_cr(&body[start..newline]);
-            let first_try = parse_logical_line(physical);
+            let first_try = parse_into(physical, out, self.check_keys, false);
             let (end, embedded_newlines, line, result) = match first_try {
-                Ok(parsed) => (newline, 0, physical, Ok(parsed)),
+                Ok(_) => (newline, 0, physical, Ok(())),
                 Err(message) => {
                     let (end, embedded_newlines) = logical_line_end(bytes, first);
                     if end == newline {
                         (end, 0, physical, Err(message))
                     } else {
                         let logical = strip_cr(&body[start..end]);
-                        (end, embedded_newlines, logical, parse_logical_line(logical))
+                        let result = parse_into(logical, out, self.check_keys, false);
+                        (end, embedded_newlines, logical, result.map(|_| ()))
                     }
                 }
             };
             self.pos = end.saturating_add(1);
             self.line_number += 1 + embedded_newlines;
             return Some(match result {
-                Ok(parsed) => Ok((number, parsed)),
+                Ok(()) => Ok(number),
                 Err(message) => Err(LineError::new(number, line, message)),
             });
         }
         None
     }
-}
 
-impl FusedIterator for Lines<'_> {}
-
-impl Lines<'_> {
     /// Moves past the physical line containing `from` (a blank or a comment).
     fn skip_physical_line(&mut self, from: usize) {
         let bytes = self.body.as_bytes();
@@ -109,6 +135,8 @@ impl Lines<'_> {
         self.line_number += 1;
     }
 }
+
+impl FusedIterator for Lines<'_> {}
 
 /// Removes one trailing `\r` (CRLF line endings).
 fn strip_cr(line: &str) -> &str {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::fuzz::Rng;
+use crate::parse::parse_logical_line;
 use crate::{Cow, FieldValue};
 
 /// Collects `(line_number, Ok(measurement) | Err(message))` for a body.

@@ -83,9 +83,45 @@ fn ident(line: &str, pos: usize, kind: Ident) -> Result<(Cow<'_, str>, usize), S
         .map_err(|TrailingBackslash(at)| format!("line ends with a backslash (column {})", at + 1))
 }
 
+impl ParsedLine<'_> {
+    /// An empty line, to be filled by [`Lines::next_into`](crate::Lines::next_into).
+    pub fn empty() -> Self {
+        ParsedLine {
+            measurement: Cow::Borrowed(""),
+            tags: Vec::new(),
+            fields: Vec::new(),
+            timestamp: None,
+        }
+    }
+}
+
 /// Parses a logical line (it may span physical lines inside quoted strings).
 /// The caller has already removed the line terminator and any trailing `\r`.
 pub(crate) fn parse_logical_line(line: &str) -> Result<ParsedLine<'_>, String> {
+    let mut out = ParsedLine::empty();
+    parse_into(line, &mut out, true, false)?;
+    Ok(out)
+}
+
+/// Parses a logical line into `out`, reusing its vectors (no allocation once they have grown
+/// to the widest line). Checks that keys are unique only when `check` is set. On error `out`
+/// holds an unspecified part of the line.
+///
+/// With `until_newline`, `line` may run on past the end of the line (the rest of a body): the
+/// parse stops at the first newline, and returns its offset (or `line.len()`). This mode is a
+/// fast path only: it fails on anything unusual (a newline inside a quoted string, a `\r`
+/// before the newline, any error) with a message that the caller must not show; the caller
+/// then finds the logical line and parses it without `until_newline`. Without `until_newline`
+/// it returns `line.len()`.
+pub(crate) fn parse_into<'a>(
+    line: &'a str,
+    out: &mut ParsedLine<'a>,
+    check: bool,
+    until_newline: bool,
+) -> Result<usize, String> {
+    out.tags.clear();
+    out.fields.clear();
+    out.timestamp = None;
     let bytes = line.as_bytes();
     let mut pos = skip_spaces(bytes, 0);
     match bytes.get(pos) {
@@ -98,9 +134,10 @@ pub(crate) fn parse_logical_line(line: &str) -> Result<ParsedLine<'_>, String> {
     if measurement.is_empty() {
         return Err(format!("missing measurement at column {}", pos + 1));
     }
+    out.measurement = measurement;
     pos = end;
 
-    let mut tags = Vec::new();
+    let tags = &mut out.tags;
     while bytes.get(pos) == Some(&b',') {
         let key_start = pos + 1;
         let (key, end) = ident(line, key_start, Ident::TagKey)?;
@@ -136,15 +173,16 @@ pub(crate) fn parse_logical_line(line: &str) -> Result<ParsedLine<'_>, String> {
         return Err(format!("no fields at column {}", pos + 1));
     }
 
-    let mut fields = Vec::new();
+    let fields = &mut out.fields;
     loop {
-        let (field, end) = parse_field(line, pos)?;
+        let (field, end) = parse_field(line, pos, until_newline)?;
         fields.push(field);
         pos = end;
         match bytes.get(pos) {
             Some(b',') => pos += 1,
             Some(&b) if is_space(b) => break,
             None => break,
+            Some(b'\n') if until_newline => break,
             Some(_) => {
                 let context = format!(
                     "after the value of field '{}'",
@@ -155,8 +193,14 @@ pub(crate) fn parse_logical_line(line: &str) -> Result<ParsedLine<'_>, String> {
         }
     }
 
+    // Where the line ends: its end, or in `until_newline` mode the next newline.
+    let line_end = |pos: usize| match bytes.get(pos) {
+        None => true,
+        Some(b'\n') => until_newline,
+        Some(_) => false,
+    };
     pos = skip_spaces(bytes, pos);
-    let timestamp = if pos < bytes.len() {
+    let timestamp = if !line_end(pos) {
         let end = find_end(bytes, pos, |b| is_space(b) || b == b'\n');
         let token = &line[pos..end];
         let ts = parse_i64(token).map_err(|e| match e {
@@ -172,7 +216,7 @@ pub(crate) fn parse_logical_line(line: &str) -> Result<ParsedLine<'_>, String> {
             ),
         })?;
         pos = skip_spaces(bytes, end);
-        if pos < bytes.len() {
+        if !line_end(pos) {
             return Err(match bytes[pos] {
                 b'\n' => unexpected(line, pos, "after the timestamp"),
                 _ => format!(
@@ -187,19 +231,21 @@ pub(crate) fn parse_logical_line(line: &str) -> Result<ParsedLine<'_>, String> {
         None
     };
 
-    check_keys(&tags, &fields)?;
-    Ok(ParsedLine {
-        measurement,
-        tags,
-        fields,
-        timestamp,
-    })
+    out.timestamp = timestamp;
+    if check {
+        check_keys(&out.tags, &out.fields)?;
+    }
+    Ok(pos)
 }
 
 /// Parses one `key=value` starting at `pos`; returns it and the offset after
 /// the value.
 #[inline]
-fn parse_field(line: &str, pos: usize) -> Result<((Cow<'_, str>, FieldValue<'_>), usize), String> {
+fn parse_field(
+    line: &str,
+    pos: usize,
+    until_newline: bool,
+) -> Result<((Cow<'_, str>, FieldValue<'_>), usize), String> {
     let bytes = line.as_bytes();
     let (key, end) = ident(line, pos, Ident::FieldKey)?;
     if key.is_empty() {
@@ -221,6 +267,10 @@ fn parse_field(line: &str, pos: usize) -> Result<((Cow<'_, str>, FieldValue<'_>)
                 value_start + 1
             )
         })?;
+        if until_newline && text.contains('\n') {
+            // The string may run over a line end: the splitter decides where the line ends.
+            return Err(String::new());
+        }
         return Ok(((key, FieldValue::Str(text)), end));
     }
     let end = find_separator(bytes, value_start);

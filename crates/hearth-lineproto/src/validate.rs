@@ -17,8 +17,9 @@ use crate::value::FieldValue;
 /// Above this many keys, duplicate detection sorts instead of comparing pairs.
 const PAIRWISE_LIMIT: usize = 16;
 
-/// Checks the uniqueness rules for one line's tags and fields.
-pub(crate) fn check_keys(
+/// Checks the uniqueness rules for one line's tags and fields; the error is the message the
+/// parser gives for such a line.
+pub fn check_keys(
     tags: &[(Cow<'_, str>, Cow<'_, str>)],
     fields: &[(Cow<'_, str>, FieldValue<'_>)],
 ) -> Result<(), String> {

@@ -59,6 +59,18 @@ pub(crate) fn parse_i64(s: &str) -> Result<i64, IntError> {
         Some((b'-', rest)) => (true, rest),
         _ => (false, s.as_bytes()),
     };
+    // Fast path: up to 18 digits cannot overflow, so no checked arithmetic per digit.
+    if (1..=18).contains(&digits.len()) {
+        let mut value: i64 = 0;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Err(IntError::Syntax);
+            }
+            value = value * 10 + i64::from(d);
+        }
+        return Ok(if negative { -value } else { value });
+    }
     // Accumulate as a negative number so that i64::MIN is representable.
     let magnitude = accumulate(digits, |acc: i64, d| {
         acc.checked_mul(10)?.checked_sub(i64::from(d))

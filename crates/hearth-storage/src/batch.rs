@@ -86,7 +86,10 @@ struct ColumnBuilder {
     name: String,
     kind: ColumnKind,
     values: Values,
+    /// Entries in `values` (values and padding NULLs).
     len: usize,
+    /// Values appended (not counting padding); a column without any is left out of the batch.
+    written: usize,
 }
 
 impl ColumnBuilder {
@@ -99,6 +102,10 @@ impl ColumnBuilder {
 }
 
 /// Collects rows of one table into one record batch.
+///
+/// Rows are built column by column: [`BatchBuilder::column`] finds or adds a column, the
+/// `append_*` methods set the current row's value in it, and [`BatchBuilder::end_row`] closes
+/// the row with its time. Columns a row does not set read NULL.
 pub struct BatchBuilder {
     columns: Vec<ColumnBuilder>,
     index: HashMap<String, usize>,
@@ -128,28 +135,114 @@ impl BatchBuilder {
         self.rows
     }
 
-    fn column(&mut self, name: &str, kind: ColumnKind) -> &mut ColumnBuilder {
-        let i = match self.index.get(name) {
-            Some(&i) => i,
-            None => {
-                self.columns.push(ColumnBuilder {
-                    name: name.to_string(),
-                    kind,
-                    values: Values::new(kind),
-                    len: 0,
-                });
-                self.index.insert(name.to_string(), self.columns.len() - 1);
-                self.columns.len() - 1
-            }
-        };
-        let rows = self.rows;
-        let col = &mut self.columns[i];
-        col.pad_to(rows);
-        col
+    /// Number of columns (including ones no row has set yet).
+    pub fn num_columns(&self) -> usize {
+        self.columns.len()
     }
 
-    /// Adds one row. The caller has validated kinds and types against the table schema, so a
-    /// value of another type than the column's is a bug; it is stored as NULL.
+    /// The position of column `name`, if it has one.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Name of column `col`.
+    pub fn name(&self, col: usize) -> &str {
+        &self.columns[col].name
+    }
+
+    /// Kind of column `col`.
+    pub fn kind(&self, col: usize) -> ColumnKind {
+        self.columns[col].kind
+    }
+
+    /// Values set in column `col` so far.
+    pub fn written(&self, col: usize) -> usize {
+        self.columns[col].written
+    }
+
+    /// The position of column `name`, added with `kind` if it is new.
+    pub fn column(&mut self, name: &str, kind: ColumnKind) -> usize {
+        if let Some(i) = self.find(name) {
+            return i;
+        }
+        self.columns.push(ColumnBuilder {
+            name: name.to_string(),
+            kind,
+            values: Values::new(kind),
+            len: 0,
+            written: 0,
+        });
+        self.index.insert(name.to_string(), self.columns.len() - 1);
+        self.columns.len() - 1
+    }
+
+    /// Changes the kind of column `col`, which must have no values yet.
+    pub fn set_kind(&mut self, col: usize, kind: ColumnKind) {
+        let c = &mut self.columns[col];
+        debug_assert_eq!(c.written, 0, "kind of a column with values changed");
+        c.kind = kind;
+        c.values = Values::new(kind);
+        c.len = 0;
+    }
+
+    /// Sets the current row's value of tag column `col`.
+    #[inline]
+    pub fn append_tag(&mut self, col: usize, value: &str) {
+        let rows = self.rows;
+        let c = &mut self.columns[col];
+        c.pad_to(rows);
+        if let Values::Tag(b) = &mut c.values {
+            b.append_value(value);
+            c.len += 1;
+            c.written += 1;
+        }
+    }
+
+    /// Sets the current row's value of field column `col`. The caller has checked the type
+    /// against the column's: a value of another type is a bug, and is left NULL.
+    #[inline]
+    pub fn append_field(&mut self, col: usize, value: Value<'_>) {
+        let rows = self.rows;
+        let c = &mut self.columns[col];
+        c.pad_to(rows);
+        let stored = match (&mut c.values, value) {
+            (Values::Float(b), Value::F64(x)) => {
+                b.append_value(x);
+                true
+            }
+            (Values::Integer(b), Value::I64(x)) => {
+                b.append_value(x);
+                true
+            }
+            (Values::UInteger(b), Value::U64(x)) => {
+                b.append_value(i128::from(x));
+                true
+            }
+            (Values::String(b), Value::Str(x)) => {
+                b.append_value(x);
+                true
+            }
+            (Values::Boolean(b), Value::Bool(x)) => {
+                b.append_value(x);
+                true
+            }
+            _ => false,
+        };
+        debug_assert!(stored, "value of the wrong type for column {}", c.name);
+        if stored {
+            c.len += 1;
+            c.written += 1;
+        }
+    }
+
+    /// Ends the current row, at `time_us`.
+    #[inline]
+    pub fn end_row(&mut self, time_us: i64) {
+        self.time.append_value(time_us);
+        self.rows += 1;
+    }
+
+    /// Adds one row (a convenience over `column`, `append_*` and `end_row`).
     pub fn push_row<'a>(
         &mut self,
         tags: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -158,49 +251,31 @@ impl BatchBuilder {
     ) {
         for (k, v) in tags {
             let col = self.column(k, ColumnKind::Tag);
-            if let Values::Tag(b) = &mut col.values {
-                b.append_value(v);
-                col.len += 1;
-            }
+            self.append_tag(col, v);
         }
         for (k, t, v) in fields {
             let col = self.column(k, ColumnKind::Field(t));
-            let stored = match (&mut col.values, v) {
-                (Values::Float(b), Value::F64(x)) => {
-                    b.append_value(x);
-                    true
-                }
-                (Values::Integer(b), Value::I64(x)) => {
-                    b.append_value(x);
-                    true
-                }
-                (Values::UInteger(b), Value::U64(x)) => {
-                    b.append_value(i128::from(x));
-                    true
-                }
-                (Values::String(b), Value::Str(x)) => {
-                    b.append_value(x);
-                    true
-                }
-                (Values::Boolean(b), Value::Bool(x)) => {
-                    b.append_value(x);
-                    true
-                }
-                _ => false,
-            };
-            if stored {
-                col.len += 1;
-            }
+            self.append_field(col, v);
         }
-        self.time.append_value(time_us);
-        self.rows += 1;
+        self.end_row(time_us);
+    }
+
+    /// The columns that have values, in order of first appearance, as a table schema
+    /// (for publishing the columns a write introduces).
+    pub fn written_columns(&self) -> impl Iterator<Item = (&str, ColumnKind)> {
+        self.columns
+            .iter()
+            .filter(|c| c.written > 0)
+            .map(|c| (c.name.as_str(), c.kind))
     }
 
     /// Finishes the batch: tags, then fields, in order of first appearance, then `time`.
+    /// Columns without any value are left out.
     pub fn finish(mut self) -> RecordBatch {
         let rows = self.rows;
         let mut fields = Vec::with_capacity(self.columns.len() + 1);
         let mut arrays = Vec::with_capacity(self.columns.len() + 1);
+        self.columns.retain(|c| c.written > 0);
         self.columns
             .sort_by_key(|c| if c.kind == ColumnKind::Tag { 0 } else { 1 });
         for col in &mut self.columns {

@@ -6,17 +6,55 @@
 //! output is sorted by (tags in schema order, time), the sort order of persisted files. The
 //! result depends only on the ranks, never on the order rows are handed in.
 
-use datafusion::arrow::array::{ArrayRef, UInt32Array, UInt64Array};
-use datafusion::arrow::compute::take;
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 
 use crate::error::StorageError;
 
+/// The rank of each row's series (its tag values) in the sort order of tags: rows of one series
+/// share a rank, and ranks compare as the tag values do (NULL first, then by value, column by
+/// column). Tags are encoded in Arrow's row format once per row, but compared only once per
+/// distinct series: a table has far fewer series than rows.
+fn series_ranks(tags: &[ArrayRef], rows: usize) -> Result<Vec<u32>, StorageError> {
+    if tags.is_empty() {
+        return Ok(vec![0; rows]);
+    }
+    let converter = RowConverter::new(
+        tags.iter()
+            .map(|a| SortField::new(a.data_type().clone()))
+            .collect(),
+    )?;
+    let encoded = converter.convert_columns(tags)?;
+    let mut ids: HashMap<&[u8], u32, foldhash::fast::FixedState> = HashMap::default();
+    let mut distinct: Vec<&[u8]> = Vec::new();
+    let series: Vec<u32> = (0..rows)
+        .map(|r| {
+            let key = encoded.row(r).data();
+            *ids.entry(key).or_insert_with(|| {
+                distinct.push(key);
+                (distinct.len() - 1) as u32
+            })
+        })
+        .collect();
+    let mut by_value: Vec<u32> = (0..distinct.len() as u32).collect();
+    by_value.sort_unstable_by_key(|&id| distinct[id as usize]);
+    let mut rank_of = vec![0u32; distinct.len()];
+    for (rank, &id) in by_value.iter().enumerate() {
+        rank_of[id as usize] = rank as u32;
+    }
+    Ok(series.into_iter().map(|id| rank_of[id as usize]).collect())
+}
+
 /// Merges duplicate identities of `batch`.
 ///
-/// `key_columns` are the indices of the identity columns (tags, then time) in sort order,
-/// `rank` is the rank of each row. The returned batch has the same schema as `batch`.
+/// `key_columns` are the indices of the identity columns in sort order: the tags, then the
+/// time (last; an integer or timestamp column without NULLs). `rank` is the rank of each row.
+/// The returned batch has the same schema as `batch`.
 pub fn dedup_sorted(
     batch: &RecordBatch,
     key_columns: &[usize],
@@ -26,28 +64,31 @@ pub fn dedup_sorted(
     if n == 0 {
         return Ok(batch.clone());
     }
-    // Sort by the identity in Arrow's row format (one memcmp per comparison instead of one
-    // comparison per key column), ranks breaking ties; ranks are unique, so the order is total.
-    let keys: Vec<ArrayRef> = key_columns
+    let Some((&time_column, tag_columns)) = key_columns.split_last() else {
+        return Err(StorageError::Payload("dedup needs a time column".into()));
+    };
+    let tags: Vec<ArrayRef> = tag_columns
         .iter()
         .map(|&i| batch.column(i).clone())
         .collect();
-    let converter = RowConverter::new(
-        keys.iter()
-            .map(|a| SortField::new(a.data_type().clone()))
-            .collect(),
-    )?;
-    let rows = converter.convert_columns(&keys)?;
+    let series = series_ranks(&tags, n)?;
+    let time = cast(batch.column(time_column), &DataType::Int64)?;
+    let time = time.as_primitive::<Int64Type>().values();
+    // Sort by (series, time), ranks breaking ties; ranks are unique, so the order is total and
+    // every comparison is between integers.
+    // The keys are laid out next to the row numbers, so the sort reads memory in order.
     let ranks = rank.values();
-    let mut sorted: Vec<u32> = (0..n as u32).collect();
-    sorted.sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        rows.row(a).cmp(&rows.row(b)).then(ranks[a].cmp(&ranks[b]))
-    });
+    let mut keyed: Vec<(u32, i64, u64, u32)> = (0..n)
+        .map(|r| (series[r], time[r], ranks[r], r as u32))
+        .collect();
+    keyed.sort_unstable();
+    let sorted: Vec<u32> = keyed.iter().map(|k| k.3).collect();
+    drop(keyed);
+    let identity = |r: u32| (series[r as usize], time[r as usize]);
     let mut groups: Vec<(usize, usize)> = Vec::new(); // [start, end) in sorted positions
     let mut start = 0;
     for i in 1..n {
-        if rows.row(sorted[i] as usize) != rows.row(sorted[i - 1] as usize) {
+        if identity(sorted[i]) != identity(sorted[i - 1]) {
             groups.push((start, i));
             start = i;
         }
