@@ -1,0 +1,5 @@
+//! `hearth-bench`: see the library documentation and `hearth-bench --help`.
+
+fn main() -> std::process::ExitCode {
+    hearth_bench::cli::main()
+}
