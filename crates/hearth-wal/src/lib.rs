@@ -117,7 +117,7 @@ impl Wal {
             }
             // Only an empty active segment: start numbering after the persisted seq.
             let old = recovered.active.path().to_path_buf();
-            recovered.active = segment::ActiveSegment::create(&dir, config.min_last_seq + 1)?;
+            recovered.active = segment::ActiveSegment::create(&dir, config.min_last_seq + 1, None)?;
             fs::remove_file(&old).map_err(WalError::io(&old))?;
             segment::sync_dir(&dir)?;
             recovered.last_seq = config.min_last_seq;
@@ -136,6 +136,7 @@ impl Wal {
             config.segment_bytes,
             recovered.active,
             recovered.closed,
+            segment::list_recycled(&dir)?,
             lock,
         );
         let handle = thread::Builder::new()

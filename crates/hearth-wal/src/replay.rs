@@ -39,7 +39,7 @@ pub(crate) struct Recovered {
 pub(crate) fn recover(dir: &Path) -> Result<Recovered, WalError> {
     let segments = list_segments(dir)?;
     let Some(last_index) = segments.len().checked_sub(1) else {
-        let active = ActiveSegment::create(dir, 1)?;
+        let active = ActiveSegment::create(dir, 1, None)?;
         return Ok(Recovered {
             records: Vec::new(),
             closed: VecDeque::new(),
@@ -123,6 +123,18 @@ fn read_segment(
     let mut next_seq = first_seq;
     while offset < data.len() {
         match decode_frame(&data[offset..]) {
+            // A valid record from before: the old contents of a recycled file, after the last
+            // record written since (only the last segment can have any).
+            Ok(frame) if is_last && frame.seq < next_seq => {
+                tracing::debug!(
+                    segment = %path.display(),
+                    offset,
+                    stale_seq = frame.seq,
+                    "WAL: end of the records of a recycled segment"
+                );
+                truncate_file(path, offset as u64)?;
+                break;
+            }
             Ok(frame) => {
                 if frame.seq != next_seq {
                     return Err(corrupt(
@@ -279,6 +291,104 @@ mod tests {
         flip_byte(&seg, 0);
         let err = Wal::open(config(dir.path(), u64::MAX)).unwrap_err();
         assert!(matches!(err, WalError::Corrupt { offset: 0, .. }), "{err}");
+    }
+
+    /// Damages the last record of the last segment (whose records run from `first` to `last`,
+    /// all [`payload`]-sized) at every byte offset, by cutting the file there and by flipping
+    /// the byte there: each time recovery keeps exactly the records before it, cuts the file
+    /// back to them, and appends continue after them.
+    fn damage_last_record_at_every_offset(dir: &Path, first: u64, last: u64) {
+        let seg = segment_path(dir, first);
+        let pristine = fs::read(&seg).unwrap();
+        let end = (HEADER_LEN + (last - first + 1) as usize * FRAME_LEN_SMALL) as u64;
+        let start = end - FRAME_LEN_SMALL as u64;
+        for offset in start..end {
+            for flip in [false, true] {
+                fs::write(&seg, &pristine).unwrap();
+                if flip {
+                    flip_byte(&seg, offset);
+                } else {
+                    chop_file(&seg, offset);
+                }
+                let (wal, replayed) = open_wal(dir, u64::MAX);
+                let seqs: Vec<u64> = replayed.iter().map(|r| r.seq).collect();
+                assert_eq!(
+                    seqs.last(),
+                    Some(&(last - 1)),
+                    "offset {offset}, flip {flip}"
+                );
+                assert_eq!(fs::metadata(&seg).unwrap().len(), start, "offset {offset}");
+                assert_eq!(append_one(&wal, &payload(last)), last);
+                drop(wal);
+                let (_, replayed) = open_wal(dir, u64::MAX);
+                assert_eq!(replayed.last().map(|r| r.seq), Some(last));
+                assert_eq!(replayed.last().unwrap().payload, payload(last));
+            }
+        }
+    }
+
+    #[test]
+    fn torn_or_flipped_last_record_at_every_offset_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        write_records(dir.path(), u64::MAX, 1..=3);
+        damage_last_record_at_every_offset(dir.path(), 1, 3);
+    }
+
+    #[test]
+    fn recycled_segments_are_reused_and_their_old_records_never_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = |i: u64| vec![i as u8; 4000];
+        // One record per segment; old records are large, so a reused file holds old records
+        // after the new ones.
+        let (wal, _) = open_wal(dir.path(), 1);
+        for i in 1..=6 {
+            assert_eq!(append_one(&wal, &big(i)), i);
+        }
+        // Rolls to a new segment 7 and keeps two of the six files for reuse.
+        wal.truncate_through(6).unwrap();
+        assert_eq!(segment_seqs(dir.path()), [7]);
+        let recycled = crate::segment::list_recycled(dir.path()).unwrap();
+        assert_eq!(recycled.len(), crate::writer::MAX_RECYCLED);
+        assert!(fs::metadata(&recycled[0]).unwrap().len() > 4000);
+        assert_eq!(append_one(&wal, &payload(7)), 7);
+        // Segment 8 is a reused file.
+        assert_eq!(append_one(&wal, &payload(8)), 8);
+        assert_eq!(crate::segment::list_recycled(dir.path()).unwrap().len(), 1);
+        assert_eq!(segment_seqs(dir.path()), [7, 8]);
+        let len = |seq| fs::metadata(segment_path(dir.path(), seq)).unwrap().len();
+        assert!(len(8) > 4000);
+        drop(wal);
+
+        // The old record after record 8 ends the replay instead of being taken for a record
+        // (or for damage); appends go on after record 8.
+        let (wal, replayed) = open_wal(dir.path(), u64::MAX);
+        assert_records(&replayed, 7..=8);
+        assert_eq!(append_one(&wal, &payload(9)), 9);
+        drop(wal);
+        let (wal, replayed) = open_wal(dir.path(), u64::MAX);
+        assert_records(&replayed, 7..=9);
+        drop(wal);
+
+        // Again with a reused file left exactly as the writer left it, damaged at every offset
+        // of its last record.
+        let (wal, _) = open_wal(dir.path(), 1);
+        wal.truncate_through(9).unwrap();
+        assert_eq!(append_one(&wal, &payload(10)), 10);
+        assert_eq!(append_one(&wal, &payload(11)), 11);
+        let segments = segment_seqs(dir.path());
+        drop(wal);
+        assert_eq!(segments, [10, 11]);
+        assert_eq!(
+            len(10),
+            (HEADER_LEN + FRAME_LEN_SMALL) as u64,
+            "closed: cut to its record"
+        );
+        let reused = fs::read(segment_path(dir.path(), 11)).unwrap();
+        damage_last_record_at_every_offset(dir.path(), 11, 11);
+        // (With a single record, "the records before it" are the previous segment's.)
+        fs::write(segment_path(dir.path(), 11), &reused).unwrap();
+        let (_, replayed) = open_wal(dir.path(), u64::MAX);
+        assert_records(&replayed, 10..=11);
     }
 
     #[test]

