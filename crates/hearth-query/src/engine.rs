@@ -65,6 +65,12 @@ impl QueryEngine {
         options.execution.parquet.pushdown_filters = true;
         options.execution.parquet.reorder_filters = true;
         options.execution.time_zone = Some("UTC".to_string());
+        // Each sort reserves this much for merging its spills (10 MiB by default): scaled to the
+        // pool, so that a small memory limit still sorts (spilling) instead of failing outright.
+        options.execution.sort_spill_reservation_bytes = options
+            .execution
+            .sort_spill_reservation_bytes
+            .min(memory_limit / 16);
         let template = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime.clone())

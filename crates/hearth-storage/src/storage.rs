@@ -117,7 +117,11 @@ impl std::fmt::Debug for Storage {
 
 impl Storage {
     /// Loads the catalog from the object store, opens the WAL and replays it.
-    pub async fn open(config: StorageConfig) -> Result<Arc<Storage>, StorageError> {
+    ///
+    /// The flush size is capped at half the memory limit, so the buffer is flushed well before
+    /// writes are refused for it.
+    pub async fn open(mut config: StorageConfig) -> Result<Arc<Storage>, StorageError> {
+        config.flush.max_bytes = config.flush.max_bytes.min(config.memory_limit / 2).max(1);
         let store = Arc::new(Store::new(&config.object_store)?);
         let catalog = Arc::new(Catalog::new());
         store.load(&catalog).await?;

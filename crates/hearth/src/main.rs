@@ -116,6 +116,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         storage: storage.clone(),
         engine: engine.clone(),
         max_body_bytes: config.max_request_size,
+        write_budget: http::write_budget(config.memory_limit, config.max_request_size),
         metrics: Default::default(),
     });
     let stopped = |mut rx: watch::Receiver<bool>| async move {

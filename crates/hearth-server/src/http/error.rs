@@ -34,6 +34,8 @@ pub(crate) enum ApiError {
         errors: Vec<LineError>,
         written: usize,
     },
+    /// Too many write bodies in flight: the request waited for its share and did not get it.
+    Busy,
     /// Storage failed or refused.
     Storage(StorageError),
 }
@@ -45,6 +47,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Busy => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Storage(e) => match e {
                 StorageError::Catalog(_) | StorageError::Invalid(_) => StatusCode::BAD_REQUEST,
                 // A WAL that failed to write or fsync refuses every later write (as PostgreSQL
@@ -64,6 +67,9 @@ impl ApiError {
                 format!("request body is larger than the limit of {limit} bytes")
             }
             ApiError::UnsupportedEncoding(e) => format!("unsupported Content-Encoding {e:?}"),
+            ApiError::Busy => {
+                "too many write requests in flight; retry after the time in Retry-After".into()
+            }
             ApiError::Lines { errors, written } => {
                 let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
                 if *written > 0 {
@@ -97,6 +103,7 @@ impl ApiError {
                     StatusCode::NOT_FOUND => "not found",
                     StatusCode::PAYLOAD_TOO_LARGE => "request too large",
                     StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+                    StatusCode::TOO_MANY_REQUESTS => "too many requests",
                     StatusCode::INTERNAL_SERVER_ERROR => "internal error",
                     _ => "invalid",
                 };
@@ -110,7 +117,7 @@ impl ApiError {
             }
         };
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -38,6 +38,19 @@ pub struct Metrics {
     query_errors: AtomicU64,
 }
 
+/// The budget of write bodies in flight: an eighth of the server's memory limit, and room for at
+/// least two bodies of the largest size. A write takes its share (its `Content-Length`, or the
+/// largest body size when the length is unknown or the body is compressed) before it reads the
+/// body, and gives it back when answered; a write that waits longer than
+/// [`write::BUDGET_WAIT`] for its share gets 429. Together with the buffer's limit this bounds
+/// the memory any write load can take.
+pub fn write_budget(memory_limit: usize, max_body_bytes: usize) -> Arc<tokio::sync::Semaphore> {
+    let bytes = (memory_limit / 8)
+        .max(max_body_bytes.saturating_mul(2))
+        .min(tokio::sync::Semaphore::MAX_PERMITS);
+    Arc::new(tokio::sync::Semaphore::new(bytes))
+}
+
 /// What the HTTP handlers share.
 #[derive(Debug)]
 pub struct HttpState {
@@ -47,6 +60,8 @@ pub struct HttpState {
     pub engine: Arc<QueryEngine>,
     /// Largest accepted request body, after decompression.
     pub max_body_bytes: usize,
+    /// Bytes of write bodies that may be in flight at once (see [`HttpState::write_budget`]).
+    pub write_budget: Arc<tokio::sync::Semaphore>,
     /// Counters.
     pub metrics: Metrics,
 }

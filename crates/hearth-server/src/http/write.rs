@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -82,6 +83,26 @@ fn idempotency_key<'a>(
     Ok(params.get("batch_id").map(String::as_str))
 }
 
+/// How long a write waits for its share of the in-flight budget before it gets 429.
+pub(crate) const BUDGET_WAIT: Duration = Duration::from_secs(5);
+
+/// The share of the in-flight budget a write takes: its declared length, or the largest body
+/// when the length is unknown or the body is compressed (it may grow up to that).
+fn budget_share(headers: &HeaderMap, max_body_bytes: usize) -> u32 {
+    let identity = headers
+        .get(header::CONTENT_ENCODING)
+        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|_| identity);
+    let bytes = declared
+        .unwrap_or(max_body_bytes)
+        .clamp(1, max_body_bytes.max(1));
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 async fn write(
     state: &HttpState,
     params: &HashMap<String, String>,
@@ -94,6 +115,14 @@ async fn write(
         ApiError::BadRequest("missing database name (db or bucket parameter)".into())
     })?;
     let key = idempotency_key(&headers, params)?;
+    let share = budget_share(&headers, state.max_body_bytes);
+    let _permit = tokio::time::timeout(
+        BUDGET_WAIT,
+        state.write_budget.clone().acquire_many_owned(share),
+    )
+    .await
+    .map_err(|_| ApiError::Busy)?
+    .map_err(|_| ApiError::Busy)?;
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
     let outcome = state
         .storage

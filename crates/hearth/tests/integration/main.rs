@@ -6,5 +6,6 @@ mod bad_input;
 mod crash;
 mod delta;
 mod idempotency;
+mod limits;
 mod server;
 mod write_read;

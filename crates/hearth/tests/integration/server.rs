@@ -162,6 +162,8 @@ pub(crate) async fn query_json(server: &Server, db: &str, sql: &str) -> serde_js
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "query {sql}");
-    r.json().await.unwrap()
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 200, "query {sql}: {text}");
+    serde_json::from_str(&text).unwrap()
 }
