@@ -23,3 +23,10 @@ fi
 
 cargo fmt --all -- --check
 cargo test --workspace --locked "$@"
+
+# Coverage-guided fuzzing of the line-protocol parser for a short time (HEARTH_FUZZ_SECONDS per
+# target, 0 to skip); installs cargo-fuzz the first time.
+fuzz_seconds="${HEARTH_FUZZ_SECONDS:-30}"
+if [ "$fuzz_seconds" -gt 0 ]; then
+  ./scripts/fuzz.sh "$fuzz_seconds" parse_lines parse_line_roundtrip
+fi
