@@ -54,7 +54,7 @@ async fn writes_merge_by_identity_across_buffer_flush_and_restart() {
     assert_eq!(table(&engine, sql).await, expected);
 
     // Flush to Delta, then overwrite one field in the buffer: the file row and the buffer row merge.
-    assert_eq!(storage.flush(FlushReason::Size).await.unwrap(), 2);
+    assert_eq!(storage.flush(FlushReason::Age).await.unwrap(), 2);
     storage
         .write_lp(
             "home",
@@ -164,7 +164,7 @@ async fn concurrent_first_writes_never_give_a_column_two_types() {
         .unwrap();
     let text = pretty_format_batches(&batches).unwrap().to_string();
     assert!(text.contains("| 16 | 16 |"), "{text}");
-    storage.flush(FlushReason::Size).await.unwrap();
+    storage.flush(FlushReason::Age).await.unwrap();
     let (_, batches) = engine
         .query("home", "SELECT count(v) AS nv FROM race")
         .await

@@ -5,9 +5,11 @@
 //! with sequence numbers up to [`Buffer::applied_seq`]. Each applied write of a table is one
 //! chunk tagged with its sequence number, which is the rank used to merge duplicates.
 //!
-//! A flush takes a [`Snapshot`] of everything buffered. The snapshot stays readable (queries see
-//! its rows) until the persister has committed it and calls [`Buffer::finish_snapshot`], so rows
-//! never disappear between the buffer and the Delta table.
+//! A flush takes a [`Snapshot`] of the oldest buffered writes, all writes up to some sequence
+//! number and at most a given size (so the persister's memory stays bounded however far behind
+//! it is). The snapshot stays readable (queries see its rows) until the persister has committed
+//! it and calls [`Buffer::finish_snapshot`], so rows never disappear between the buffer and the
+//! Delta table.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -145,17 +147,76 @@ impl Buffer {
 
     /// Moves everything live into a new snapshot, or returns `None` when nothing is buffered.
     pub fn take_snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.take_snapshot_bounded(usize::MAX)
+    }
+
+    /// Moves the oldest live writes into a new snapshot: every write up to a sequence number
+    /// `S`, with `S` as high as `max_bytes` allows (but at least the oldest write). Returns
+    /// `None` when nothing is buffered. The snapshot's `seq` is `S`, or the applied sequence
+    /// number when it takes everything.
+    pub fn take_snapshot_bounded(&self, max_bytes: usize) -> Option<Arc<Snapshot>> {
         let mut inner = self.inner.lock();
         if inner.live.is_empty() {
             return None;
         }
+        let tables = if inner.bytes <= max_bytes {
+            inner.rows = 0;
+            inner.bytes = 0;
+            inner.oldest = None;
+            let seq = inner.applied_seq;
+            (seq, std::mem::take(&mut inner.live))
+        } else {
+            let mut sizes: Vec<(u64, usize)> = inner
+                .live
+                .values()
+                .flat_map(|t| t.chunks.iter())
+                .map(|(seq, batch)| (*seq, batch.get_array_memory_size()))
+                .collect();
+            sizes.sort_unstable();
+            let mut total = 0;
+            let mut through = sizes[0].0;
+            for (seq, bytes) in sizes {
+                if seq != through && total + bytes > max_bytes {
+                    break;
+                }
+                total += bytes;
+                through = seq;
+            }
+            let mut taken = HashMap::new();
+            for (key, table) in inner.live.iter_mut() {
+                let split = table.chunks.partition_point(|(seq, _)| *seq <= through);
+                if split == 0 {
+                    continue;
+                }
+                let rest = table.chunks.split_off(split);
+                let chunks = std::mem::replace(&mut table.chunks, rest);
+                let rows: usize = chunks.iter().map(|(_, b)| b.num_rows()).sum();
+                let bytes: usize = chunks.iter().map(|(_, b)| b.get_array_memory_size()).sum();
+                table.rows -= rows;
+                table.bytes -= bytes;
+                taken.insert(
+                    key.clone(),
+                    TableChunks {
+                        chunks,
+                        rows,
+                        bytes,
+                    },
+                );
+            }
+            inner.live.retain(|_, t| !t.chunks.is_empty());
+            let (rows, bytes) = taken
+                .values()
+                .fold((0, 0), |(r, b), t| (r + t.rows, b + t.bytes));
+            inner.rows -= rows;
+            inner.bytes -= bytes;
+            // The age of what is left is not known per chunk: count it from now.
+            inner.oldest = (!inner.live.is_empty()).then(Instant::now);
+            (through, taken)
+        };
         let snap = Arc::new(Snapshot {
-            seq: inner.applied_seq,
-            tables: std::mem::take(&mut inner.live),
+            seq: tables.0,
+            tables: tables.1,
         });
-        inner.rows = 0;
-        inner.bytes = 0;
-        inner.oldest = None;
         inner.persisting.push(snap.clone());
         Some(snap)
     }
@@ -207,5 +268,46 @@ mod tests {
         let seqs: Vec<u64> = buf.table_chunks("home", "a").iter().map(|c| c.0).collect();
         assert_eq!(seqs, [3]);
         assert!(buf.table_chunks("home", "b").is_empty());
+    }
+
+    #[test]
+    fn bounded_snapshots_take_the_oldest_writes_of_every_table() {
+        let buf = Buffer::new();
+        let one = write("a", 0.0).tables[0].1.get_array_memory_size();
+        for (seq, table) in [(1, "a"), (2, "b"), (3, "a"), (4, "c"), (5, "b")] {
+            buf.apply(seq, &write(table, seq as f64), |_| true);
+        }
+        buf.note_seq(6);
+        assert_eq!(buf.stats().bytes, 5 * one);
+        // Room for two and a half writes: writes 1 and 2.
+        let snap = buf.take_snapshot_bounded(one * 5 / 2).unwrap();
+        assert_eq!(snap.seq, 2);
+        let mut tables: Vec<_> = snap
+            .tables
+            .iter()
+            .map(|(k, t)| (k.1.clone(), t.rows))
+            .collect();
+        tables.sort();
+        assert_eq!(tables, [("a".to_string(), 1), ("b".to_string(), 1)]);
+        let stats = buf.stats();
+        assert_eq!((stats.rows, stats.bytes), (3, 3 * one));
+        assert_eq!(stats.persisting_bytes, 2 * one);
+        // Snapshotted rows stay readable with the live ones.
+        let seqs: Vec<u64> = buf.table_chunks("home", "a").iter().map(|c| c.0).collect();
+        assert_eq!(seqs, [1, 3]);
+        // A bound smaller than one write still takes the oldest write.
+        let snap2 = buf.take_snapshot_bounded(1).unwrap();
+        assert_eq!(snap2.seq, 3);
+        assert_eq!(snap2.tables.len(), 1);
+        // Taking the rest gives the applied sequence number, beyond the last write.
+        let snap3 = buf.take_snapshot_bounded(usize::MAX).unwrap();
+        assert_eq!(snap3.seq, 6);
+        assert_eq!(snap3.tables.len(), 2);
+        assert_eq!(buf.stats().rows, 0);
+        assert!(buf.take_snapshot_bounded(usize::MAX).is_none());
+        for s in [&snap, &snap2, &snap3] {
+            buf.finish_snapshot(s);
+        }
+        assert_eq!(buf.stats().persisting_bytes, 0);
     }
 }

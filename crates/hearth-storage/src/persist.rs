@@ -131,19 +131,18 @@ fn file_schema(table: &Table) -> (SchemaRef, Vec<usize>) {
     (schema.arrow_schema(), schema.tag_indices())
 }
 
-/// Persists one table's chunks of a snapshot with WAL position `seq`. Returns the files added.
-pub async fn persist_table(
-    store: &Store,
-    table: &Table,
-    chunks: &TableChunks,
+/// Merges a table's chunks and encodes one Parquet file per day: each file's metadata, bytes
+/// and Delta statistics.
+fn encode_files(
+    chunks: &[(u64, RecordBatch)],
+    schema: &SchemaRef,
+    tags: &[usize],
     seq: u64,
-) -> Result<Vec<FileMeta>, StorageError> {
-    let (schema, tags) = file_schema(table);
-    let merged = merge_chunks(&chunks.chunks, &schema, &tags)?;
-    let mut files = Vec::new();
-    let mut stats = Vec::new();
+) -> Result<Vec<(FileMeta, Bytes, String)>, StorageError> {
+    let merged = merge_chunks(chunks, schema, tags)?;
+    let mut out = Vec::new();
     for (date, rows) in split_by_day(&merged)? {
-        let bytes = write_parquet(&rows, &tags)?;
+        let bytes = write_parquet(&rows, tags)?;
         let time = rows.column(rows.schema().index_of(TIME_COLUMN)?);
         let time = time
             .as_any()
@@ -154,20 +153,41 @@ pub async fn persist_table(
             "date={date}/part-{seq:020}-{}.zstd.parquet",
             uuid::Uuid::new_v4().simple()
         );
-        let size = bytes.len() as u64;
-        stats.push(stats_json(&rows));
-        store
-            .put_table_file(table.db(), table.name(), &path, bytes)
-            .await?;
-        files.push(FileMeta {
+        let meta = FileMeta {
             path,
             date,
-            size,
+            size: bytes.len() as u64,
             rows: rows.num_rows() as u64,
             min_time,
             max_time,
             rank: seq,
-        });
+        };
+        out.push((meta, bytes, stats_json(&rows)));
+    }
+    Ok(out)
+}
+
+/// Persists one table's chunks of a snapshot with WAL position `seq`. Returns the files added.
+pub async fn persist_table(
+    store: &Store,
+    table: &Table,
+    chunks: &TableChunks,
+    seq: u64,
+) -> Result<Vec<FileMeta>, StorageError> {
+    let (schema, tags) = file_schema(table);
+    // Sorting, merging and encoding take whole cores for a while: off the async workers.
+    let input = chunks.chunks.clone();
+    let encoded = tokio::task::spawn_blocking(move || encode_files(&input, &schema, &tags, seq))
+        .await
+        .map_err(|e| StorageError::Payload(format!("persisting failed: {e}")))??;
+    let mut files = Vec::new();
+    let mut stats = Vec::new();
+    for (meta, bytes, file_stats) in encoded {
+        store
+            .put_table_file(table.db(), table.name(), &meta.path, bytes)
+            .await?;
+        files.push(meta);
+        stats.push(file_stats);
     }
     let version = store
         .commit_files(table, &table.schema(), &files, &stats, seq)

@@ -308,28 +308,47 @@ impl Storage {
         Ok(outcome)
     }
 
-    /// Persists everything buffered now. Returns the number of rows persisted.
+    /// Persists what is buffered now: for [`FlushReason::Size`] until less than the flush size
+    /// is left, otherwise everything written before the call. Snapshots left by a failed flush
+    /// go first. The live buffer is persisted in snapshots of at most twice the flush size
+    /// (see [`Buffer::take_snapshot_bounded`]), each committed and cut from the WAL before the
+    /// next, so a persister that fell behind catches up in bounded memory. Returns the number of
+    /// rows persisted.
     pub async fn flush(&self, reason: FlushReason) -> Result<usize, StorageError> {
         let _guard = self.persist_lock.lock().await;
+        let bound = self.config.flush.max_bytes.saturating_mul(2);
+        let target = self.buffer.applied_seq();
+        let mut pending: std::collections::VecDeque<_> = self.buffer.pending_snapshots().into();
         let mut persisted = 0;
-        // Snapshots left by a failed flush go first, oldest first; then the live buffer.
-        let mut pending = self.buffer.pending_snapshots();
-        if let Some(snap) = self.buffer.take_snapshot() {
-            pending.push(snap);
-        }
-        let mut truncate_through = None;
-        for snap in pending {
-            persisted += self.persist_snapshot(&snap).await?;
+        let mut done_through = 0;
+        loop {
+            let snap = match pending.pop_front() {
+                Some(snap) => snap,
+                None => {
+                    let stats = self.buffer.stats();
+                    let wanted = match reason {
+                        FlushReason::Size => stats.bytes >= self.config.flush.max_bytes,
+                        FlushReason::Age | FlushReason::Shutdown => stats.rows > 0,
+                    };
+                    if !wanted || done_through >= target {
+                        break;
+                    }
+                    match self.buffer.take_snapshot_bounded(bound) {
+                        Some(snap) => snap,
+                        None => break,
+                    }
+                }
+            };
+            let rows = self.persist_snapshot(&snap).await?;
             self.buffer.finish_snapshot(&snap);
-            truncate_through = Some(snap.seq);
-        }
-        if let Some(seq) = truncate_through {
+            persisted += rows;
+            done_through = snap.seq;
             // Keys of the writes about to leave the WAL must outlive them.
             self.idempotency
                 .save()
                 .map_err(|e| StorageError::Payload(format!("cannot save idempotency keys: {e}")))?;
-            self.wal.truncate_through(seq)?;
-            debug!(?reason, rows = persisted, wal_seq = seq, "flushed");
+            self.wal.truncate_through(snap.seq)?;
+            debug!(?reason, rows, wal_seq = snap.seq, "flushed");
         }
         Ok(persisted)
     }

@@ -42,6 +42,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = args.resolve()?;
+            tune_allocator(config.memory_limit);
             init_logging(config.log_format);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -52,6 +53,29 @@ fn main() -> Result<()> {
         }
     }
 }
+
+/// Keeps glibc's allocator from handing the write path's large, short-lived buffers (request
+/// bodies, Arrow columns, WAL payloads, Parquet pages) back to the kernel after each use: by
+/// default blocks above a dynamic threshold are mmapped and unmapped every time, and the heap top
+/// is trimmed at 128 KiB, so each request faults in freshly zeroed pages (a quarter of the
+/// server's CPU time under load). Blocks up to 256 MiB now come from the heap, and up to an
+/// eighth of the memory limit (64 MiB to 1 GiB) of free heap is kept for reuse. Measured with
+/// `hearth-bench ingest` (TSBS cpu, 1 000 hosts, 4 workers): 0.81/0.95 M rows/s before,
+/// 0.98/1.04 M after, alternating runs.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator(memory_limit: usize) {
+    let keep = (memory_limit / 8).clamp(64 << 20, 1 << 30);
+    let keep = libc::c_int::try_from(keep).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only changes allocator parameters; it is called before any thread starts.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, keep);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator(_memory_limit: usize) {}
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
