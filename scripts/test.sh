@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Hearth. On a fresh machine with Rust and Python it first installs what the
-# tests use: psql (Debian's postgresql-client) and Python's deltalake + pyarrow (the independent
-# Delta Lake reader). Safe to run repeatedly; it only installs what is missing.
+# tests use: psql (Debian's postgresql-client), Python's deltalake + pyarrow (the independent
+# Delta Lake reader) and moto's S3 server (the object-store tests start it themselves). Safe to
+# run repeatedly; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +16,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import deltalake, pyarrow' >/dev/null 2>&1; then
-  echo "installing Python packages deltalake and pyarrow"
-  python3 -m pip install --quiet --disable-pip-version-check 'deltalake>=1.0' 'pyarrow>=15' \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'deltalake>=1.0' 'pyarrow>=15'
+py_need=()
+python3 -c 'import deltalake, pyarrow' >/dev/null 2>&1 || py_need+=('deltalake>=1.0' 'pyarrow>=15')
+# moto's S3 server: the real S3 API the object-store tests run against.
+python3 -c 'import moto.server, flask' >/dev/null 2>&1 || py_need+=('moto[server]>=5.0.13')
+if [ ${#py_need[@]} -gt 0 ]; then
+  echo "installing Python packages ${py_need[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check "${py_need[@]}" \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${py_need[@]}"
 fi
 
 cargo fmt --all -- --check

@@ -10,6 +10,9 @@
 //! package read these tables as they are.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use object_store::ObjectStore;
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
 use deltalake::kernel::{
@@ -106,9 +109,14 @@ pub fn table_schema(delta: &StructType) -> TableSchema {
 }
 
 /// Opens the Delta table at `url`; `Ok(None)` if there is no Delta table there.
-pub async fn open(url: &Url, name: &str) -> Result<Option<DeltaTable>, CatalogError> {
+pub async fn open(
+    store: Arc<dyn ObjectStore>,
+    url: &Url,
+    name: &str,
+) -> Result<Option<DeltaTable>, CatalogError> {
     let mut table = DeltaTableBuilder::from_url(url.clone())
         .map_err(delta_err(name))?
+        .with_storage_backend(store, url.clone())
         .build()
         .map_err(delta_err(name))?;
     match table.load().await {
@@ -121,16 +129,18 @@ pub async fn open(url: &Url, name: &str) -> Result<Option<DeltaTable>, CatalogEr
 /// Opens the Delta table at `url`, creating it with `schema` if it does not exist.
 /// `maybe_exists: false` skips the open attempt (delta-rs logs an error for a missing log).
 pub async fn open_or_create(
+    store: Arc<dyn ObjectStore>,
     url: &Url,
     name: &str,
     schema: &TableSchema,
     maybe_exists: bool,
 ) -> Result<DeltaTable, CatalogError> {
-    if maybe_exists && let Some(t) = open(url, name).await? {
+    if maybe_exists && let Some(t) = open(store.clone(), url, name).await? {
         return Ok(t);
     }
     let table = DeltaTableBuilder::from_url(url.clone())
         .map_err(delta_err(name))?
+        .with_storage_backend(store.clone(), url.clone())
         .build()
         .map_err(delta_err(name))?;
     let columns: Vec<StructField> = delta_schema(schema)?.fields().cloned().collect();
@@ -144,7 +154,7 @@ pub async fn open_or_create(
         .await;
     match created {
         Ok(t) => Ok(t),
-        Err(e) => match open(url, name).await? {
+        Err(e) => match open(store, url, name).await? {
             Some(t) => Ok(t),
             None => Err(delta_err(name)(e)),
         },

@@ -1,14 +1,23 @@
 //! The object store holding Hearth's Delta tables, and the loading of the catalog from it.
 //!
 //! Layout under the root URL: `<db>/<table>/_delta_log/…` and `<db>/<table>/date=YYYY-MM-DD/…`.
-//! Only `file://` roots are supported in this version; the root directory is created if missing.
+//! Roots are `file:///path` (the directory is created if missing) or `s3://bucket[/prefix]` on
+//! any S3-compatible store, configured by the usual `AWS_*` variables (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, ...) and an optional
+//! endpoint. S3 commits use conditional (create-only, `If-None-Match: *`) puts, so two writers
+//! can never both commit one Delta version. Everything goes through one `ObjectStore`, which is
+//! also handed to delta-rs (with its default log store for `s3://`, registered here), so Hearth
+//! needs neither delta-rs's AWS SDK nor a locking service.
 
 use std::collections::HashMap;
-use std::path::{Path as FsPath, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
 
 use bytes::Bytes;
 use deltalake::DeltaTable;
+use deltalake::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig};
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -20,11 +29,25 @@ use crate::delta;
 use crate::error::CatalogError;
 use crate::schema::TableSchema;
 
+/// Settings of the object store beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Endpoint of an S3-compatible server (`http://127.0.0.1:9000`); AWS when unset (or
+    /// `AWS_ENDPOINT`).
+    pub s3_endpoint: Option<String>,
+}
+
 /// The object store root and the open Delta tables.
 pub struct Store {
+    /// The root, with a trailing slash.
     url: Url,
-    dir: PathBuf,
+    /// The local root directory, for `file://`.
+    local_dir: Option<PathBuf>,
+    /// The store, rooted at the URL's scheme and authority (`/` or the bucket).
     object_store: Arc<dyn ObjectStore>,
+    /// `file://` or `s3://bucket`: where the store is registered for DataFusion and delta-rs.
+    store_url: String,
+    /// The root's path within `object_store`.
     root: Path,
     tables: tokio::sync::Mutex<HashMap<(String, String), DeltaTable>>,
 }
@@ -37,45 +60,110 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// delta-rs's default log store (commits by create-only puts) for `s3://` tables, whose object
+/// store Hearth builds itself.
+struct ConditionalPutLogStore;
+
+impl LogStoreFactory for ConditionalPutLogStore {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> deltalake::DeltaResult<Arc<dyn LogStore>> {
+        Ok(deltalake::logstore::default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+fn register_s3_log_store() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let url = Url::parse("s3://").expect("valid URL");
+        deltalake::logstore::logstore_factories().insert(url, Arc::new(ConditionalPutLogStore));
+    });
+}
+
 impl Store {
-    /// Opens the store at `url` (`file:///absolute/path`).
-    pub fn new(url: &str) -> Result<Store, CatalogError> {
+    /// Opens the store at `url`: `file:///absolute/path` or `s3://bucket[/prefix]`.
+    pub fn new(url: &str, options: &StoreOptions) -> Result<Store, CatalogError> {
         let invalid = |reason: &str| CatalogError::InvalidStoreUrl {
             url: url.to_string(),
             reason: reason.to_string(),
         };
         let parsed = Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
         match parsed.scheme() {
-            "file" => {}
+            "file" => {
+                let dir = parsed
+                    .to_file_path()
+                    .map_err(|()| invalid("not an absolute local path"))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| invalid(&format!("cannot create directory: {e}")))?;
+                let dir = dir
+                    .canonicalize()
+                    .map_err(|e| invalid(&format!("cannot resolve directory: {e}")))?;
+                let root = Path::from_filesystem_path(&dir).map_err(|e| invalid(&e.to_string()))?;
+                let url = Url::from_directory_path(&dir)
+                    .map_err(|()| invalid("not an absolute local path"))?;
+                Ok(Store {
+                    url,
+                    local_dir: Some(dir),
+                    object_store: Arc::new(LocalFileSystem::new()),
+                    store_url: "file://".to_string(),
+                    root,
+                    tables: tokio::sync::Mutex::new(HashMap::new()),
+                })
+            }
             "s3" => {
-                return Err(invalid(
-                    "s3:// object stores are not supported by this build yet",
-                ));
+                let bucket = parsed
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| invalid("missing bucket name (s3://bucket/prefix)"))?
+                    .to_string();
+                if !parsed.username().is_empty() || parsed.password().is_some() {
+                    return Err(invalid(
+                        "credentials do not belong in the URL; use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                    ));
+                }
+                let prefix = parsed.path().trim_matches('/').to_string();
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+                if let Some(endpoint) = &options.s3_endpoint {
+                    builder = builder.with_endpoint(endpoint.trim_end_matches('/'));
+                    if endpoint.starts_with("http://")
+                        && std::env::var_os("AWS_ALLOW_HTTP").is_none()
+                    {
+                        return Err(invalid(&format!(
+                            "endpoint {endpoint} is plain HTTP; set AWS_ALLOW_HTTP=true to allow it"
+                        )));
+                    }
+                }
+                let s3 = builder.build().map_err(|e| invalid(&e.to_string()))?;
+                register_s3_log_store();
+                let mut url =
+                    Url::parse(&format!("s3://{bucket}/")).map_err(|e| invalid(&e.to_string()))?;
+                if !prefix.is_empty() {
+                    url = url
+                        .join(&format!("{prefix}/"))
+                        .map_err(|e| invalid(&e.to_string()))?;
+                }
+                Ok(Store {
+                    url,
+                    local_dir: None,
+                    object_store: Arc::new(s3),
+                    store_url: format!("s3://{bucket}"),
+                    root: Path::from(prefix),
+                    tables: tokio::sync::Mutex::new(HashMap::new()),
+                })
             }
-            other => {
-                return Err(invalid(&format!(
-                    "unsupported scheme {other:?}; use file:///path"
-                )));
-            }
+            other => Err(invalid(&format!(
+                "unsupported scheme {other:?}; use file:///path or s3://bucket/prefix"
+            ))),
         }
-        let dir = parsed
-            .to_file_path()
-            .map_err(|()| invalid("not an absolute local path"))?;
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| invalid(&format!("cannot create directory: {e}")))?;
-        let dir = dir
-            .canonicalize()
-            .map_err(|e| invalid(&format!("cannot resolve directory: {e}")))?;
-        let root = Path::from_filesystem_path(&dir).map_err(|e| invalid(&e.to_string()))?;
-        let url =
-            Url::from_directory_path(&dir).map_err(|()| invalid("not an absolute local path"))?;
-        Ok(Store {
-            url,
-            dir,
-            object_store: Arc::new(LocalFileSystem::new()),
-            root,
-            tables: tokio::sync::Mutex::new(HashMap::new()),
-        })
     }
 
     /// The root URL (with a trailing slash).
@@ -83,14 +171,15 @@ impl Store {
         &self.url
     }
 
-    /// The object store (rooted at the file system root for `file://`).
+    /// The object store, rooted at the URL's scheme and authority (`/` for `file://`, the
+    /// bucket for `s3://`).
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         self.object_store.clone()
     }
 
-    /// The URL DataFusion registers the object store under (`file://`).
-    pub fn object_store_url(&self) -> &'static str {
-        "file://"
+    /// The URL the object store is registered under (`file://`, `s3://bucket`).
+    pub fn object_store_url(&self) -> &str {
+        &self.store_url
     }
 
     /// The object store key of a file of a table, e.g. `/data/objects/home/energy/date=…/x`
@@ -103,16 +192,32 @@ impl Store {
         p
     }
 
-    fn table_dir(&self, db: &str, table: &str) -> PathBuf {
-        self.dir.join(db).join(table)
+    fn table_url(&self, db: &str, table: &str) -> Result<Url, CatalogError> {
+        self.url
+            .join(&format!("{db}/{table}/"))
+            .map_err(|e| CatalogError::InvalidStoreUrl {
+                url: format!("{}{db}/{table}/", self.url),
+                reason: e.to_string(),
+            })
     }
 
-    fn table_url(&self, db: &str, table: &str) -> Result<Url, CatalogError> {
-        let dir = self.table_dir(db, table);
-        Url::from_directory_path(&dir).map_err(|()| CatalogError::InvalidStoreUrl {
-            url: dir.display().to_string(),
-            reason: "not an absolute path".into(),
-        })
+    /// True if the table has any Delta log file.
+    async fn has_log(&self, db: &str, table: &str) -> Result<bool, CatalogError> {
+        let log = self.root.clone().join(db).join(table).join("_delta_log");
+        let first = self.object_store.list(Some(&log)).try_next().await?;
+        Ok(first.is_some())
+    }
+
+    /// The names of the "directories" right under `prefix`.
+    async fn list_dirs(&self, prefix: &Path) -> Result<Vec<String>, CatalogError> {
+        let listing = self.object_store.list_with_delimiter(Some(prefix)).await?;
+        let mut out: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     /// Uploads a file of a table (before it is committed).
@@ -142,15 +247,17 @@ impl Store {
         let mut tables = self.tables.lock().await;
         if !tables.contains_key(&key) {
             let url = self.table_url(table.db(), table.name())?;
-            std::fs::create_dir_all(self.table_dir(table.db(), table.name())).map_err(|e| {
-                CatalogError::Unreadable {
-                    table: full.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
-            let dir = self.table_dir(table.db(), table.name());
-            let maybe_exists = dir.join("_delta_log").exists();
-            let t = delta::open_or_create(&url, &full, schema, maybe_exists).await?;
+            if let Some(dir) = &self.local_dir {
+                std::fs::create_dir_all(dir.join(table.db()).join(table.name())).map_err(|e| {
+                    CatalogError::Unreadable {
+                        table: full.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            }
+            let maybe_exists = self.has_log(table.db(), table.name()).await?;
+            let t = delta::open_or_create(self.object_store(), &url, &full, schema, maybe_exists)
+                .await?;
             tables.insert(key.clone(), t);
         }
         let delta_table = tables.get_mut(&key).expect("inserted above");
@@ -160,18 +267,25 @@ impl Store {
     /// Loads every Delta table under the root into `catalog`.
     pub async fn load(&self, catalog: &Catalog) -> Result<(), CatalogError> {
         let mut loaded = 0usize;
-        for db_name in list_dirs(&self.dir)? {
+        for db_name in self.list_dirs(&self.root).await? {
             if crate::names::check_database(&db_name).is_err() {
                 continue;
             }
             let db = catalog.database_or_create(&db_name)?;
-            for table_name in list_dirs(&self.dir.join(&db_name))? {
+            for table_name in self
+                .list_dirs(&self.root.clone().join(db_name.as_str()))
+                .await?
+            {
                 if crate::names::check_table(&table_name).is_err() {
                     continue;
                 }
                 let full = format!("{db_name}.{table_name}");
+                if !self.has_log(&db_name, &table_name).await? {
+                    warn!(table = %full, "directory without a Delta log ignored");
+                    continue;
+                }
                 let url = self.table_url(&db_name, &table_name)?;
-                let Some(t) = delta::open(&url, &full).await? else {
+                let Some(t) = delta::open(self.object_store(), &url, &full).await? else {
                     warn!(table = %full, "directory without a Delta log ignored");
                     continue;
                 };
@@ -187,24 +301,4 @@ impl Store {
         info!(tables = loaded, root = %self.url, "catalog loaded");
         Ok(())
     }
-}
-
-fn list_dirs(dir: &FsPath) -> Result<Vec<String>, CatalogError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(CatalogError::Unreadable {
-                table: dir.display().to_string(),
-                reason: e.to_string(),
-            });
-        }
-    };
-    let mut out: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    out.sort();
-    Ok(out)
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::CatalogProviderList;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -48,6 +48,7 @@ pub fn read_only() -> SQLOptions {
 impl QueryEngine {
     /// An engine over `storage` whose queries share `memory_limit` bytes.
     pub fn new(storage: Arc<Storage>, memory_limit: usize) -> Result<QueryEngine> {
+        let store = storage.store().clone();
         let catalogs = Catalogs::new(storage);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(TrackConsumersPool::new(
@@ -55,6 +56,10 @@ impl QueryEngine {
                 NonZeroUsize::new(5).expect("5 is not zero"),
             )))
             .build_arc()?;
+        // `file://` is DataFusion's own; an S3 bucket is read through the store Hearth writes.
+        let store_url = url::Url::parse(store.object_store_url())
+            .map_err(|e| DataFusionError::Configuration(e.to_string()))?;
+        runtime.register_object_store(&store_url, store.object_store());
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut config = SessionConfig::new()
             .with_information_schema(true)

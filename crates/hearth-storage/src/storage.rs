@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use hearth_catalog::catalog::{Catalog, Database};
 use hearth_catalog::names;
 use hearth_catalog::schema::TableSchema;
-use hearth_catalog::store::Store;
+use hearth_catalog::store::{Store, StoreOptions};
 use hearth_lineproto::{LineError, Precision};
 use hearth_wal::{Wal, WalConfig};
 use tokio::sync::watch;
@@ -27,8 +27,10 @@ use crate::validate::validate;
 pub struct StorageConfig {
     /// Local directory for the WAL.
     pub wal_dir: PathBuf,
-    /// Object store URL for Delta tables (`file:///...`).
+    /// Object store URL for Delta tables (`file:///...`, `s3://bucket/prefix`).
     pub object_store: String,
+    /// Settings of the object store beyond its URL.
+    pub store_options: StoreOptions,
     /// When to flush.
     pub flush: FlushPolicy,
     /// Bound for buffered, unflushed bytes; writes past it are refused with
@@ -122,7 +124,7 @@ impl Storage {
     /// writes are refused for it.
     pub async fn open(mut config: StorageConfig) -> Result<Arc<Storage>, StorageError> {
         config.flush.max_bytes = config.flush.max_bytes.min(config.memory_limit / 2).max(1);
-        let store = Arc::new(Store::new(&config.object_store)?);
+        let store = Arc::new(Store::new(&config.object_store, &config.store_options)?);
         let catalog = Arc::new(Catalog::new());
         store.load(&catalog).await?;
         let max_persisted = catalog

@@ -46,9 +46,15 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HEARTH_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
 
-    /// Where Parquet files and Delta logs live: file:///absolute/path [default: file://<data-dir>/objects]
+    /// Where Parquet files and Delta logs live: file:///absolute/path or s3://bucket/prefix
+    /// (credentials and region from AWS_* variables) [default: file://<data-dir>/objects]
     #[arg(long, env = "HEARTH_OBJECT_STORE", value_name = "URL")]
     pub(crate) object_store: Option<String>,
+
+    /// Endpoint of an S3-compatible server for s3:// object stores (MinIO, Ceph, ...), e.g.
+    /// http://127.0.0.1:9000 (plain HTTP also needs AWS_ALLOW_HTTP=true) [default: AWS]
+    #[arg(long, env = "HEARTH_S3_ENDPOINT", value_name = "URL")]
+    pub(crate) s3_endpoint: Option<String>,
 
     /// HTTP listener; port 0 picks a free port (the bound address is logged) [default: 127.0.0.1:8086]
     #[arg(long, env = "HEARTH_HTTP_ADDR", value_name = "ADDR")]
@@ -96,6 +102,7 @@ pub(crate) struct ServeArgs {
 pub(crate) struct ServeConfig {
     pub(crate) data_dir: PathBuf,
     pub(crate) object_store: String,
+    pub(crate) s3_endpoint: Option<String>,
     pub(crate) http_addr: SocketAddr,
     pub(crate) pg_addr: SocketAddr,
     pub(crate) memory_limit: usize,
@@ -112,6 +119,7 @@ impl ServeArgs {
         ServeArgs {
             data_dir: self.data_dir.or(file.data_dir),
             object_store: self.object_store.or(file.object_store),
+            s3_endpoint: self.s3_endpoint.or(file.s3_endpoint),
             http_addr: self.http_addr.or(file.http_addr),
             pg_addr: self.pg_addr.or(file.pg_addr),
             config: self.config,
@@ -150,6 +158,7 @@ impl ServeArgs {
         };
         Ok(ServeConfig {
             object_store,
+            s3_endpoint: args.s3_endpoint,
             http_addr: args
                 .http_addr
                 .unwrap_or_else(|| "127.0.0.1:8086".parse().expect("valid")),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use hearth_catalog::store::StoreOptions;
 use hearth_query::QueryEngine;
 use hearth_server::{http, pg};
 use hearth_storage::flush::FlushPolicy;
@@ -102,6 +103,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
     let storage = Storage::open(StorageConfig {
         wal_dir: config.data_dir.join("wal"),
         object_store: config.object_store.clone(),
+        store_options: StoreOptions {
+            s3_endpoint: config.s3_endpoint.clone(),
+        },
         flush: FlushPolicy {
             max_bytes: config.flush_size,
             max_age: config.flush_interval,

@@ -7,5 +7,6 @@ mod crash;
 mod delta;
 mod idempotency;
 mod limits;
+mod s3;
 mod server;
 mod write_read;

@@ -20,6 +20,11 @@ impl Server {
     /// Starts the binary on free ports with `data_dir` and extra flags, and waits until both
     /// listeners are bound.
     pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_env(data_dir, extra, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub(crate) fn start_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
             .arg("serve")
             .arg("--data-dir")
@@ -27,6 +32,7 @@ impl Server {
             .args(["--http-addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0"])
             .args(["--log-format", "json"])
             .args(extra)
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 "info,deltalake=warn,deltalake_core=warn,buoyant_kernel=warn",
@@ -126,7 +132,13 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = child.kill();
-        panic!("server did not stop within 60 s; log:\n{}", self.log());
+        let log = self.log();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "server did not stop within 60 s; log (last lines):\n{}",
+            tail.join("\n")
+        );
     }
 }
 

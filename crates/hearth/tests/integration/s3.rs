@@ -1,0 +1,324 @@
+//! Delta tables on a real S3 API: moto's server (`moto_server` from PyPI, run as
+//! `python3 -m moto.server`), started here on a free port. Persist and read back, a fresh node from the bucket alone, an independent Delta reader,
+//! and a store that stops answering (SIGSTOP) in the middle of a load.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::server::{Server, http, post, query_json};
+
+/// A running `moto_server` with one bucket.
+pub(crate) struct Moto {
+    child: Child,
+    pub(crate) endpoint: String,
+    pub(crate) bucket: String,
+}
+
+impl Moto {
+    /// Starts moto on a free port and creates `bucket`.
+    pub(crate) async fn start(bucket: &str) -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // `python3 -m moto.server` is `moto_server` without relying on pip's script directory
+        // being on PATH.
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match http().put(format!("{endpoint}/{bucket}")).send().await {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r) => panic!("creating bucket {bucket}: {}", r.status()),
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(e) => panic!(
+                    "moto's server did not start: {e} (pip install 'moto[server]'; scripts/test.sh does)"
+                ),
+            }
+        }
+        Moto {
+            child,
+            endpoint,
+            bucket: bucket.to_string(),
+        }
+    }
+
+    /// The server flags and environment for a Hearth on `s3://bucket/prefix`.
+    pub(crate) fn flags(&self, prefix: &str) -> Vec<String> {
+        vec![
+            "--object-store".into(),
+            format!("s3://{}/{prefix}", self.bucket),
+            "--s3-endpoint".into(),
+            self.endpoint.clone(),
+        ]
+    }
+
+    /// Object keys under `prefix`.
+    pub(crate) async fn keys(&self, prefix: &str) -> Vec<String> {
+        let url = format!(
+            "{}/{}?list-type=2&prefix={prefix}&max-keys=1000",
+            self.endpoint, self.bucket
+        );
+        let xml = http().get(url).send().await.unwrap().text().await.unwrap();
+        xml.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Credentials and settings moto accepts.
+pub(crate) const AWS_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ALLOW_HTTP", "true"),
+];
+
+fn start(data_dir: &std::path::Path, moto: &Moto, prefix: &str, extra: &[&str]) -> Server {
+    let mut flags = moto.flags(prefix);
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    Server::start_env(data_dir, &flags, &AWS_ENV)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persists_to_s3_and_a_fresh_node_serves_it_from_the_bucket_alone() {
+    let moto = Moto::start("warehouse").await;
+    let first = tempfile::tempdir().unwrap();
+    let server = start(
+        first.path(),
+        &moto,
+        "prod/hearth",
+        &["--flush-interval", "1h"],
+    );
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    let body = "energy,household=h1,meter=m1 import_kwh=1.5,power_w=230 1764000000\n\
+                energy,household=h2,meter=m1 import_kwh=2.5,power_w=100 1764000000\n\
+                energy,household=h1,meter=m1 import_kwh=9.5 1764100000\n\
+                climate,household=h1,room=kitchen temperature_c=21.5,heating=true 1764000060";
+    assert_eq!(post(&url, body).await.0, 204);
+    assert_eq!(
+        post(
+            &url,
+            "energy,household=h2,meter=m1 power_w=120,export_kwh=0.25 1764000000"
+        )
+        .await
+        .0,
+        204
+    );
+    let sql = "SELECT household, import_kwh, power_w, export_kwh, time FROM energy \
+               ORDER BY household, time";
+    let expected = query_json(&server, "home", sql).await;
+    assert_eq!(expected.as_array().unwrap().len(), 3);
+    assert!(server.stop().success());
+
+    // The layout: a plain Delta table per measurement under the prefix, day partitions.
+    let keys = moto.keys("prod/hearth/home/energy/").await;
+    assert!(
+        keys.contains(&"prod/hearth/home/energy/_delta_log/00000000000000000000.json".to_string()),
+        "{keys:?}"
+    );
+    let days: std::collections::BTreeSet<&str> = keys
+        .iter()
+        .filter_map(|k| k.split('/').nth(4))
+        .filter(|p| p.starts_with("date="))
+        .collect();
+    assert_eq!(
+        days.into_iter().collect::<Vec<_>>(),
+        ["date=2025-11-24", "date=2025-11-25"]
+    );
+    assert!(
+        moto.keys("prod/hearth/home/climate/_delta_log/")
+            .await
+            .len()
+            >= 2
+    );
+
+    // A new node with an empty data dir sees every row and the schemas at once.
+    let second = tempfile::tempdir().unwrap();
+    let server = start(second.path(), &moto, "prod/hearth", &[]);
+    assert_eq!(query_json(&server, "home", sql).await, expected);
+    let climate = query_json(&server, "home", "SELECT room, heating FROM climate").await;
+    assert_eq!(
+        climate,
+        serde_json::json!([{"room": "kitchen", "heating": true}])
+    );
+    let pg = server.pg("home").await;
+    let columns: Vec<String> = pg
+        .query(
+            "SELECT column_name FROM information_schema.columns \
+             WHERE table_name = 'energy' ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "household",
+            "meter",
+            "import_kwh",
+            "power_w",
+            "export_kwh",
+            "time"
+        ]
+    );
+    // Writes on the new node go on after the persisted ones (rank above them).
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    assert_eq!(
+        post(&url, "energy,household=h1,meter=m1 power_w=7 1764000000")
+            .await
+            .0,
+        204
+    );
+    let rows = query_json(
+        &server,
+        "home",
+        "SELECT import_kwh, power_w FROM energy WHERE household = 'h1' ORDER BY time LIMIT 1",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        serde_json::json!([{"import_kwh": 1.5, "power_w": 7.0}])
+    );
+    assert!(server.stop().success());
+
+    // An independent Delta reader (the `deltalake` Python package) on the bucket.
+    let script = r#"
+import json, os, sys
+from deltalake import DeltaTable
+opts = {"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+t = DeltaTable(sys.argv[1], storage_options=opts)
+rows = t.to_pyarrow_table().to_pylist()
+rows = [[r["household"], r["import_kwh"], r["power_w"]] for r in rows]
+print(json.dumps(sorted(rows, key=lambda r: [-1 if v is None else v for v in r])))
+sys.stdout.flush()
+os._exit(0)
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            "s3://warehouse/prod/hearth/home/energy",
+            &moto.endpoint,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Each flush's file holds the rows that flush merged: the second node's write of h1 at
+    // 1764000000 (power_w only) is a row of its own until compaction merges the files; Hearth
+    // merged it on read above.
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            ["h1", null, 7.0],
+            ["h1", 1.5, 230.0],
+            ["h1", 9.5, null],
+            ["h2", 2.5, 120.0]
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_stops_answering_mid_load_loses_nothing() {
+    let moto = Moto::start("stalls").await;
+    let dir = tempfile::tempdir().unwrap();
+    // Frequent flushes, so the persister is busy with the store when it stalls.
+    let server = start(
+        dir.path(),
+        &moto,
+        "h",
+        &["--flush-size", "256KiB", "--flush-interval", "1s"],
+    );
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    let client = http();
+    let mut acked = 0usize;
+    let mut batch = 0usize;
+    let send = async |batch: usize| {
+        let body: String = (0..200)
+            .map(|i| format!("m,host=h{} v={i}i {}\n", batch % 5, batch * 1000 + i))
+            .collect();
+        let r = client.post(&url).body(body).send().await.unwrap();
+        r.status().as_u16()
+    };
+    for _ in 0..20 {
+        assert_eq!(send(batch).await, 204);
+        batch += 1;
+        acked += 200;
+    }
+    moto.signal("-STOP");
+    // While the store hangs, writes are still acknowledged from the WAL.
+    let stalled = Instant::now();
+    while stalled.elapsed() < Duration::from_secs(4) {
+        assert_eq!(send(batch).await, 204);
+        batch += 1;
+        acked += 200;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let during = query_json(&server, "home", "SELECT count(*) AS n FROM m").await;
+    assert_eq!(during[0]["n"], acked);
+    moto.signal("-CONT");
+    for _ in 0..20 {
+        assert_eq!(send(batch).await, 204);
+        batch += 1;
+        acked += 200;
+    }
+    assert!(server.stop().success());
+
+    // Everything is in the bucket: a fresh node sees each acknowledged row once.
+    let fresh = tempfile::tempdir().unwrap();
+    let server = start(fresh.path(), &moto, "h", &[]);
+    let rows = query_json(
+        &server,
+        "home",
+        "SELECT count(*) AS n, count(DISTINCT time) AS t FROM m",
+    )
+    .await;
+    assert_eq!(rows[0]["n"], acked);
+    assert_eq!(rows[0]["t"], acked);
+}
