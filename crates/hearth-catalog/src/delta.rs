@@ -16,7 +16,7 @@ use object_store::ObjectStore;
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
 use deltalake::kernel::{
-    Action, Add, DataType, MetadataExt, MetadataValue, StructField, StructType, Transaction,
+    Action, Add, DataType, MetadataExt, MetadataValue, Remove, StructField, StructType, Transaction,
 };
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -294,6 +294,77 @@ fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Replaces `removed` files of a table by `added` ones in one commit (compaction): readers see
+/// either all of the old files or all of the new ones. The WAL position is not touched.
+pub async fn commit_replace(
+    table: &mut DeltaTable,
+    name: &str,
+    removed: &[FileMeta],
+    added: &[FileMeta],
+    stats: &[String],
+    target_size: u64,
+) -> Result<i64, CatalogError> {
+    table.update_state().await.map_err(delta_err(name))?;
+    let state = table.snapshot().map_err(delta_err(name))?;
+    let now_ms = now_millis();
+    let partition = |f: &FileMeta| HashMap::from([(DATE_COLUMN.to_string(), Some(f.date.clone()))]);
+    let mut actions = Vec::with_capacity(removed.len() + added.len());
+    for f in removed {
+        actions.push(Action::Remove(Remove {
+            path: f.path.clone(),
+            data_change: false,
+            deletion_timestamp: Some(now_ms),
+            extended_file_metadata: Some(true),
+            partition_values: Some(partition(f)),
+            size: Some(i64::try_from(f.size).unwrap_or(i64::MAX)),
+            ..Default::default()
+        }));
+    }
+    for (f, s) in added.iter().zip(stats) {
+        actions.push(Action::Add(Add {
+            path: f.path.clone(),
+            partition_values: partition(f),
+            size: i64::try_from(f.size).unwrap_or(i64::MAX),
+            modification_time: now_ms,
+            data_change: false,
+            stats: Some(s.clone()),
+            ..Default::default()
+        }));
+    }
+    let op = DeltaOperation::Optimize {
+        predicate: None,
+        target_size: i64::try_from(target_size).unwrap_or(i64::MAX),
+    };
+    let done = CommitBuilder::from(CommitProperties::default())
+        .with_actions(actions)
+        .build(Some(state as &dyn TableReference), table.log_store(), op)
+        .await
+        .map_err(delta_err(name))?;
+    let version = done.version();
+    table.state = Some(done.snapshot);
+    Ok(i64::try_from(version).unwrap_or(i64::MAX))
+}
+
+/// Deletes the files of a table that no version newer than `grace` ago refers to (the inputs of
+/// compactions, once no query can still be reading them). Returns how many were deleted.
+pub async fn vacuum(
+    table: &mut DeltaTable,
+    name: &str,
+    grace: std::time::Duration,
+) -> Result<usize, CatalogError> {
+    table.update_state().await.map_err(delta_err(name))?;
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let (vacuumed, metrics) = table
+        .clone()
+        .vacuum()
+        .with_retention_period(grace)
+        .with_enforce_retention_duration(false)
+        .await
+        .map_err(delta_err(name))?;
+    *table = vacuumed;
+    Ok(metrics.files_deleted.len())
 }
 
 #[cfg(test)]

@@ -264,6 +264,53 @@ impl Store {
         delta::commit(delta_table, &full, schema, files, stats, seq).await
     }
 
+    /// Reads a file of a table.
+    pub async fn get_table_file(
+        &self,
+        db: &str,
+        table: &str,
+        relative: &str,
+    ) -> Result<Bytes, CatalogError> {
+        let key = self.table_file_key(db, table, relative);
+        Ok(self.object_store.get(&key).await?.bytes().await?)
+    }
+
+    /// Replaces files of `table` by others in one commit (see [`delta::commit_replace`]).
+    pub async fn replace_files(
+        &self,
+        table: &Table,
+        removed: &[FileMeta],
+        added: &[FileMeta],
+        stats: &[String],
+        target_size: u64,
+    ) -> Result<i64, CatalogError> {
+        let full = format!("{}.{}", table.db(), table.name());
+        let mut tables = self.tables.lock().await;
+        let key = (table.db().to_string(), table.name().to_string());
+        let delta_table = tables
+            .get_mut(&key)
+            .ok_or_else(|| CatalogError::Unreadable {
+                table: full.clone(),
+                reason: "the table has no Delta log to compact".into(),
+            })?;
+        delta::commit_replace(delta_table, &full, removed, added, stats, target_size).await
+    }
+
+    /// Deletes files of `table` that were replaced more than `grace` ago.
+    pub async fn vacuum_table(
+        &self,
+        table: &Table,
+        grace: std::time::Duration,
+    ) -> Result<usize, CatalogError> {
+        let full = format!("{}.{}", table.db(), table.name());
+        let key = (table.db().to_string(), table.name().to_string());
+        let mut tables = self.tables.lock().await;
+        match tables.get_mut(&key) {
+            Some(delta_table) => delta::vacuum(delta_table, &full, grace).await,
+            None => Ok(0),
+        }
+    }
+
     /// Loads every Delta table under the root into `catalog`.
     pub async fn load(&self, catalog: &Catalog) -> Result<(), CatalogError> {
         let mut loaded = 0usize;

@@ -14,6 +14,7 @@ fn config(dir: &std::path::Path) -> StorageConfig {
         wal_dir: dir.join("wal"),
         object_store: format!("file://{}", dir.join("objects").display()),
         store_options: Default::default(),
+        compaction: Default::default(),
         flush: FlushPolicy::default(),
         memory_limit: 1 << 30,
         idempotency_window: std::time::Duration::from_secs(3600),

@@ -19,6 +19,7 @@ pub mod align;
 pub mod batch;
 pub mod buffer;
 pub mod codec;
+pub mod compact;
 pub mod dedup;
 pub mod error;
 pub mod flush;

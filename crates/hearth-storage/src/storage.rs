@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 use crate::batch::is_tag;
 use crate::buffer::{Buffer, Snapshot};
 use crate::codec::WriteBatch;
+use crate::compact::{Compacted, CompactionPolicy, compact_all};
 use crate::error::StorageError;
 use crate::flush::{FlushPolicy, FlushReason};
 use crate::idempotency::{Applied, Claim, Idempotency, MAX_KEY_LEN, now_ms};
@@ -38,6 +39,8 @@ pub struct StorageConfig {
     pub memory_limit: usize,
     /// How long an idempotency key is remembered.
     pub idempotency_window: Duration,
+    /// When and how much to compact.
+    pub compaction: CompactionPolicy,
 }
 
 /// Per-request write options.
@@ -367,6 +370,57 @@ impl Storage {
             rows += files.iter().map(|f| f.rows as usize).sum::<usize>();
         }
         Ok(rows)
+    }
+
+    /// Compacts every table until nothing is due, then deletes the files compactions replaced
+    /// more than the grace period ago. Returns what was compacted.
+    pub async fn compact(&self) -> Result<Vec<Compacted>, StorageError> {
+        let tables: Vec<_> = self
+            .catalog
+            .databases()
+            .iter()
+            .flat_map(|db| db.tables())
+            .collect();
+        let done = compact_all(&self.store, &tables, &self.config.compaction).await?;
+        // Vacuum also deletes files no commit refers to: never while a flush has uploaded files
+        // it has not committed yet.
+        let _guard = self.persist_lock.lock().await;
+        for table in &tables {
+            self.store
+                .vacuum_table(table, self.config.compaction.grace)
+                .await?;
+        }
+        Ok(done)
+    }
+
+    /// Compacts every `interval` until `shutdown` turns true.
+    pub async fn run_compactor(
+        self: Arc<Self>,
+        interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            match self.compact().await {
+                Ok(done) if !done.is_empty() => info!(
+                    compactions = done.len(),
+                    files_in = done.iter().map(|c| c.files_in).sum::<usize>(),
+                    bytes_in = done.iter().map(|c| c.bytes_in).sum::<u64>(),
+                    bytes_out = done.iter().map(|c| c.bytes_out).sum::<u64>(),
+                    "compacted"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(error = %e, "compaction failed; it is retried at the next interval")
+                }
+            }
+        }
     }
 
     /// Runs the flush policy until `shutdown` turns true, then flushes what is left.

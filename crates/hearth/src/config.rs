@@ -92,6 +92,24 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HEARTH_IDEMPOTENCY_WINDOW", value_name = "DURATION")]
     pub(crate) idempotency_window: Option<String>,
 
+    /// How often the background compactor looks for partitions to compact [default: 1m]
+    #[arg(long, env = "HEARTH_COMPACTION_INTERVAL", value_name = "DURATION")]
+    pub(crate) compaction_interval: Option<String>,
+
+    /// Compaction merges the small files of a day partition into files of about this size; files
+    /// this large are left alone [default: 128MiB]
+    #[arg(long, env = "HEARTH_COMPACTION_TARGET_SIZE", value_name = "SIZE")]
+    pub(crate) compaction_target_size: Option<String>,
+
+    /// A day partition is compacted once it has this many small files [default: 4]
+    #[arg(long, env = "HEARTH_COMPACTION_MIN_FILES", value_name = "N")]
+    pub(crate) compaction_min_files: Option<usize>,
+
+    /// Files replaced by a compaction are deleted this long afterwards (queries still reading
+    /// them must finish within it) [default: 1h]
+    #[arg(long, env = "HEARTH_VACUUM_GRACE", value_name = "DURATION")]
+    pub(crate) vacuum_grace: Option<String>,
+
     /// Log format on stderr [default: text]
     #[arg(long, env = "HEARTH_LOG_FORMAT", value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
@@ -110,6 +128,10 @@ pub(crate) struct ServeConfig {
     pub(crate) flush_size: usize,
     pub(crate) max_request_size: usize,
     pub(crate) idempotency_window: Duration,
+    pub(crate) compaction_interval: Duration,
+    pub(crate) compaction_target_size: usize,
+    pub(crate) compaction_min_files: usize,
+    pub(crate) vacuum_grace: Duration,
     pub(crate) log_format: LogFormat,
 }
 
@@ -128,6 +150,10 @@ impl ServeArgs {
             flush_size: self.flush_size.or(file.flush_size),
             max_request_size: self.max_request_size.or(file.max_request_size),
             idempotency_window: self.idempotency_window.or(file.idempotency_window),
+            compaction_interval: self.compaction_interval.or(file.compaction_interval),
+            compaction_target_size: self.compaction_target_size.or(file.compaction_target_size),
+            compaction_min_files: self.compaction_min_files.or(file.compaction_min_files),
+            vacuum_grace: self.vacuum_grace.or(file.vacuum_grace),
             log_format: self.log_format.or(file.log_format),
         }
     }
@@ -177,6 +203,21 @@ impl ServeArgs {
                 .context("invalid --max-request-size")?,
             idempotency_window: parse_duration(args.idempotency_window.as_deref().unwrap_or("1h"))
                 .context("invalid --idempotency-window")?,
+            compaction_interval: parse_duration(
+                args.compaction_interval.as_deref().unwrap_or("1m"),
+            )
+            .context("invalid --compaction-interval")?,
+            compaction_target_size: parse_size(
+                args.compaction_target_size.as_deref().unwrap_or("128MiB"),
+            )
+            .context("invalid --compaction-target-size")?,
+            compaction_min_files: match args.compaction_min_files {
+                Some(n) if n < 2 => bail!("invalid --compaction-min-files: at least 2"),
+                Some(n) => n,
+                None => 4,
+            },
+            vacuum_grace: parse_duration(args.vacuum_grace.as_deref().unwrap_or("1h"))
+                .context("invalid --vacuum-grace")?,
             log_format: args.log_format.unwrap_or(LogFormat::Text),
             data_dir,
         })

@@ -14,6 +14,7 @@ use clap::Parser;
 use hearth_catalog::store::StoreOptions;
 use hearth_query::QueryEngine;
 use hearth_server::{http, pg};
+use hearth_storage::compact::CompactionPolicy;
 use hearth_storage::flush::FlushPolicy;
 use hearth_storage::{Storage, StorageConfig};
 use tokio::net::TcpListener;
@@ -112,6 +113,11 @@ async fn serve(config: ServeConfig) -> Result<()> {
         },
         memory_limit: config.memory_limit / 2,
         idempotency_window: config.idempotency_window,
+        compaction: CompactionPolicy {
+            target_bytes: config.compaction_target_size as u64,
+            min_files: config.compaction_min_files,
+            grace: config.vacuum_grace,
+        },
     })
     .await
     .context("cannot open storage")?;
@@ -139,6 +145,11 @@ async fn serve(config: ServeConfig) -> Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let flusher = tokio::spawn(storage.clone().run_flusher(stop_rx.clone()));
+    let compactor = tokio::spawn(
+        storage
+            .clone()
+            .run_compactor(config.compaction_interval, stop_rx.clone()),
+    );
 
     let http_state = Arc::new(http::HttpState {
         storage: storage.clone(),
@@ -175,6 +186,10 @@ async fn serve(config: ServeConfig) -> Result<()> {
     if let Err(e) = pg_task.await {
         warn!(error = %e, "PostgreSQL server task failed");
     }
+    // A compaction is one commit: stopping it half-way leaves at most an uncommitted file,
+    // which vacuum deletes later.
+    compactor.abort();
+    let _ = compactor.await;
     flusher.await.context("flusher task failed")?;
     info!("stopped");
     Ok(())

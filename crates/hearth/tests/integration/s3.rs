@@ -322,3 +322,107 @@ async fn a_store_that_stops_answering_mid_load_loses_nothing() {
     assert_eq!(rows[0]["n"], acked);
     assert_eq!(rows[0]["t"], acked);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_merges_small_files_without_changing_answers() {
+    let moto = Moto::start("compact").await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &moto,
+        "c",
+        &[
+            "--flush-size",
+            "1KiB",
+            "--compaction-interval",
+            "1s",
+            "--compaction-min-files",
+            "3",
+            "--vacuum-grace",
+            "0s",
+        ],
+    );
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    // Eight flushes of one day: each rewrites some identities (a field each, so merging across
+    // files matters) and adds new ones.
+    for round in 0..8 {
+        let body: String = (0..40)
+            .map(|i| {
+                let t = 1_764_000_000 + (i + round * 10) * 60;
+                let field = if round % 2 == 0 {
+                    "power_w"
+                } else {
+                    "import_kwh"
+                };
+                format!("energy,household=h{} {field}={round}.5 {t}\n", i % 3)
+            })
+            .collect();
+        assert_eq!(post(&url, body).await.0, 204);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let sql = "SELECT household, import_kwh, power_w, time FROM energy ORDER BY household, time";
+    let before = query_json(&server, "home", sql).await;
+    let identities = before.as_array().unwrap().len();
+    // Wait for the compactor (it logs what it did), then for the vacuum of the inputs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.log().contains("\"compacted\"") {
+        assert!(
+            Instant::now() < deadline,
+            "no compaction; log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(query_json(&server, "home", sql).await, before);
+    let parquet = async || {
+        moto.keys("c/home/energy/date=")
+            .await
+            .into_iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .count()
+    };
+    while parquet().await > 2 {
+        assert!(Instant::now() < deadline, "inputs not vacuumed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(server.stop().success());
+
+    // An outside reader now sees one row per identity, with the merged values.
+    let script = r#"
+import json, os, sys
+from deltalake import DeltaTable
+opts = {"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+t = DeltaTable(sys.argv[1], storage_options=opts)
+rows = t.to_pyarrow_table().to_pylist()
+rows.sort(key=lambda r: (r["household"], r["time"]))
+print(json.dumps({"files": len(t.file_uris()), "rows": [[r["household"], r["import_kwh"], r["power_w"]] for r in rows]}))
+sys.stdout.flush()
+os._exit(0)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, "s3://compact/c/home/energy", &moto.endpoint])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(seen["files"].as_u64().unwrap() <= 2, "{seen}");
+    let expected: Vec<serde_json::Value> = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::json!([r["household"], r["import_kwh"], r["power_w"]]))
+        .collect();
+    let rows = seen["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), identities);
+    assert_eq!(rows, &expected);
+
+    // A fresh node gives the same answers.
+    let fresh = tempfile::tempdir().unwrap();
+    let server = start(fresh.path(), &moto, "c", &[]);
+    assert_eq!(query_json(&server, "home", sql).await, before);
+}
