@@ -11,12 +11,14 @@ use bytes::Bytes;
 use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::array::{Array, TimestampMicrosecondArray, UInt64Array};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 use hearth_catalog::catalog::{FileMeta, Table};
 use hearth_catalog::schema::TIME_COLUMN;
 use hearth_catalog::stats::stats_json;
@@ -95,6 +97,10 @@ pub fn split_by_day(batch: &RecordBatch) -> Result<Vec<(String, RecordBatch)>, S
         .collect()
 }
 
+/// Largest dictionary page of a float column (4 096 distinct values); past it the column
+/// falls back to byte stream split.
+const FLOAT_DICTIONARY_BYTES: usize = 32 * 1024;
+
 /// Encodes a sorted batch as a Parquet file.
 pub fn write_parquet(batch: &RecordBatch, tag_columns: &[usize]) -> Result<Bytes, StorageError> {
     let time = batch.schema().index_of(TIME_COLUMN)?;
@@ -111,7 +117,29 @@ pub fn write_parquet(batch: &RecordBatch, tag_columns: &[usize]) -> Result<Bytes
         descending: false,
         nulls_first: true,
     });
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder();
+    // Encodings by measurement (zstd on top):
+    // * time and integer fields change by small steps within a series, which delta encoding
+    //   turns into a few bits a value (TSBS cpu, a day of 100 hosts in one file: 8.8 MB with
+    //   dictionaries everywhere, 4.0 MB this way);
+    // * floats keep a dictionary while it stays small (thermostat readings such as 21.5: 0.53 MB
+    //   against 1.19 MB split by byte, for a day of 50 homes' `climate`) and fall back to byte
+    //   stream split once it passes 4 096 values (meter readings: 2.5 MB against 3.3 MB with
+    //   dictionaries only, for the same homes' `energy`);
+    // * tags keep dictionaries.
+    for field in batch.schema().fields() {
+        let column = ColumnPath::from(field.name().as_str());
+        props = match field.data_type() {
+            DataType::Int64 | DataType::Timestamp(_, _) => props
+                .set_column_dictionary_enabled(column.clone(), false)
+                .set_column_encoding(column, Encoding::DELTA_BINARY_PACKED),
+            DataType::Float64 => props
+                .set_column_dictionary_page_size_limit(column.clone(), FLOAT_DICTIONARY_BYTES)
+                .set_column_encoding(column, Encoding::BYTE_STREAM_SPLIT),
+            _ => props,
+        };
+    }
+    let props = props
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)

@@ -337,7 +337,7 @@ async fn compaction_merges_small_files_without_changing_answers() {
             "--compaction-interval",
             "1s",
             "--compaction-min-files",
-            "3",
+            "2",
             "--vacuum-grace",
             "0s",
         ],
@@ -381,8 +381,9 @@ async fn compaction_merges_small_files_without_changing_answers() {
             .filter(|k| k.ends_with(".parquet"))
             .count()
     };
-    while parquet().await > 2 {
-        assert!(Instant::now() < deadline, "inputs not vacuumed");
+    // Flushes that land after a compaction are merged by the next one: in the end one file.
+    while parquet().await > 1 {
+        assert!(Instant::now() < deadline, "inputs not compacted and vacuumed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(server.stop().success());
@@ -410,7 +411,7 @@ os._exit(0)
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(seen["files"].as_u64().unwrap() <= 2, "{seen}");
+    assert_eq!(seen["files"], 1, "{seen}");
     let expected: Vec<serde_json::Value> = before
         .as_array()
         .unwrap()
