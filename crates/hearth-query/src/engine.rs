@@ -23,6 +23,7 @@ use hearth_storage::Storage;
 use crate::catalogs::{Catalogs, PUBLIC};
 use crate::error::QueryError;
 use crate::functions;
+use crate::system;
 
 /// DataFusion sessions over Hearth's data.
 pub struct QueryEngine {
@@ -49,7 +50,14 @@ impl QueryEngine {
     /// An engine over `storage` whose queries share `memory_limit` bytes.
     pub fn new(storage: Arc<Storage>, memory_limit: usize) -> Result<QueryEngine> {
         let store = storage.store().clone();
-        let catalogs = Catalogs::new(storage);
+        let catalogs = Catalogs::new(storage.clone());
+        catalogs.add_schema_factory(
+            system::SYSTEM,
+            Arc::new(move |db: &str| {
+                Ok(Arc::new(system::SystemSchema::new(db, storage.clone()))
+                    as Arc<dyn datafusion::catalog::SchemaProvider>)
+            }),
+        );
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(TrackConsumersPool::new(
                 FairSpillPool::new(memory_limit),

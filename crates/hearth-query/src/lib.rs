@@ -10,6 +10,7 @@ pub mod engine;
 mod error;
 pub mod functions;
 pub mod provider;
+pub mod system;
 
 pub use engine::QueryEngine;
 pub use error::QueryError;

@@ -70,6 +70,25 @@ async fn writes_merge_by_identity_across_buffer_flush_and_restart() {
         after.contains("| h2        | m1    | 7.0        | 5.0     |"),
         "{after}"
     );
+    // The system tables see the committed file and the buffered row.
+    let tables = "SELECT table_name, columns, files, rows, buffered_rows, delta_version, \
+                  min_time, max_time FROM system.tables";
+    let expected = "\
++------------+---------+-------+------+---------------+---------------+----------------------+----------------------+
+| table_name | columns | files | rows | buffered_rows | delta_version | min_time             | max_time             |
++------------+---------+-------+------+---------------+---------------+----------------------+----------------------+
+| energy     | 5       | 1     | 2    | 1             | 1             | 2025-11-24T16:00:00Z | 2025-11-24T16:00:00Z |
++------------+---------+-------+------+---------------+---------------+----------------------+----------------------+";
+    assert_eq!(table(&engine, tables).await, expected);
+    let files = "SELECT table_name, partition, rows, bytes > 0 AS has_bytes, \
+                 path LIKE 'date=2025-11-24/part-%.zstd.parquet' AS named FROM system.parquet_files";
+    let expected = "\
++------------+------------+------+-----------+-------+
+| table_name | partition  | rows | has_bytes | named |
++------------+------------+------+-----------+-------+
+| energy     | 2025-11-24 | 2    | true      | true  |
++------------+------------+------+-----------+-------+";
+    assert_eq!(table(&engine, files).await, expected);
 
     // Restart: the flushed row comes from Delta, the unflushed one from the WAL.
     drop(engine);

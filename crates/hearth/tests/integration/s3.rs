@@ -383,9 +383,28 @@ async fn compaction_merges_small_files_without_changing_answers() {
     };
     // Flushes that land after a compaction are merged by the next one: in the end one file.
     while parquet().await > 1 {
-        assert!(Instant::now() < deadline, "inputs not compacted and vacuumed");
+        assert!(
+            Instant::now() < deadline,
+            "inputs not compacted and vacuumed"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The system tables reflect the store: one file, one row per identity.
+    let tables = query_json(&server, "home", "SELECT files, rows FROM system.tables").await;
+    assert_eq!(
+        tables,
+        serde_json::json!([{"files": 1, "rows": identities}])
+    );
+    let files = query_json(
+        &server,
+        "home",
+        "SELECT table_name, partition, rows FROM system.parquet_files",
+    )
+    .await;
+    assert_eq!(
+        files,
+        serde_json::json!([{"table_name": "energy", "partition": "2025-11-24", "rows": identities}])
+    );
     assert!(server.stop().success());
 
     // An outside reader now sees one row per identity, with the merged values.
