@@ -296,16 +296,33 @@ fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// Replaces `removed` files of a table by `added` ones in one commit (compaction): readers see
-/// either all of the old files or all of the new ones. The WAL position is not touched.
+/// Why files are replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replacement {
+    /// Compaction into files of about this size: the rows stay (`dataChange: false`).
+    Compaction {
+        /// The target file size.
+        target_size: u64,
+    },
+    /// Whole day partitions past the retention period dropped: rows go away.
+    Retention {
+        /// The first day kept (`YYYY-MM-DD`).
+        keep_from: String,
+    },
+}
+
+/// Replaces `removed` files of a table by `added` ones in one commit (compaction, retention):
+/// readers see either all of the old files or all of the new ones. The WAL position is not
+/// touched.
 pub async fn commit_replace(
     table: &mut DeltaTable,
     name: &str,
     removed: &[FileMeta],
     added: &[FileMeta],
     stats: &[String],
-    target_size: u64,
+    why: &Replacement,
 ) -> Result<i64, CatalogError> {
+    let data_change = matches!(why, Replacement::Retention { .. });
     table.update_state().await.map_err(delta_err(name))?;
     let state = table.snapshot().map_err(delta_err(name))?;
     let now_ms = now_millis();
@@ -314,7 +331,7 @@ pub async fn commit_replace(
     for f in removed {
         actions.push(Action::Remove(Remove {
             path: f.path.clone(),
-            data_change: false,
+            data_change,
             deletion_timestamp: Some(now_ms),
             extended_file_metadata: Some(true),
             partition_values: Some(partition(f)),
@@ -333,9 +350,14 @@ pub async fn commit_replace(
             ..Default::default()
         }));
     }
-    let op = DeltaOperation::Optimize {
-        predicate: None,
-        target_size: i64::try_from(target_size).unwrap_or(i64::MAX),
+    let op = match why {
+        Replacement::Compaction { target_size } => DeltaOperation::Optimize {
+            predicate: None,
+            target_size: i64::try_from(*target_size).unwrap_or(i64::MAX),
+        },
+        Replacement::Retention { keep_from } => DeltaOperation::Delete {
+            predicate: Some(format!("{DATE_COLUMN} < '{keep_from}'")),
+        },
     };
     let done = CommitBuilder::from(CommitProperties::default())
         .with_actions(actions)

@@ -282,7 +282,7 @@ impl Store {
         removed: &[FileMeta],
         added: &[FileMeta],
         stats: &[String],
-        target_size: u64,
+        why: &delta::Replacement,
     ) -> Result<i64, CatalogError> {
         let full = format!("{}.{}", table.db(), table.name());
         let mut tables = self.tables.lock().await;
@@ -293,7 +293,7 @@ impl Store {
                 table: full.clone(),
                 reason: "the table has no Delta log to compact".into(),
             })?;
-        delta::commit_replace(delta_table, &full, removed, added, stats, target_size).await
+        delta::commit_replace(delta_table, &full, removed, added, stats, why).await
     }
 
     /// Deletes files of `table` that were replaced more than `grace` ago.

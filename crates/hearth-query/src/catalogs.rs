@@ -178,7 +178,8 @@ impl SchemaProvider for PublicSchema {
             self.storage.buffer().clone(),
             self.storage.store().clone(),
         ));
-        Ok(Some(Arc::new(TsTable::try_new(&table, raw)?)))
+        let retention = self.storage.retention(&self.db);
+        Ok(Some(Arc::new(TsTable::try_new(&table, raw, retention)?)))
     }
 
     async fn table_type(&self, name: &str) -> Result<Option<TableType>> {

@@ -215,8 +215,13 @@ pub struct TsTable {
 }
 
 impl TsTable {
-    /// The merged view over `raw`.
-    pub fn try_new(table: &Table, raw: Arc<RawTable>) -> Result<TsTable> {
+    /// The merged view over `raw`; with a `retention` period, rows older than it (by their
+    /// time, against `now()` of each execution) are not part of the view.
+    pub fn try_new(
+        table: &Table,
+        raw: Arc<RawTable>,
+        retention: Option<std::time::Duration>,
+    ) -> Result<TsTable> {
         let schema = table.schema();
         let by_rank = vec![ident(RANK).sort(true, false)];
         let mut group: Vec<Expr> = Vec::new();
@@ -239,10 +244,14 @@ impl TsTable {
             .iter()
             .map(|c| ident(c.name.as_str()))
             .collect();
-        let plan = LogicalPlanBuilder::scan(table.name(), provider_as_source(raw), None)?
-            .aggregate(group, aggregates)?
-            .project(order)?
-            .build()?;
+        let mut plan = LogicalPlanBuilder::scan(table.name(), provider_as_source(raw), None)?;
+        if let Some(keep) = retention {
+            let keep = i64::try_from(keep.as_micros()).unwrap_or(i64::MAX);
+            let since = datafusion::functions::datetime::expr_fn::now()
+                - Expr::Literal(ScalarValue::DurationMicrosecond(Some(keep)), None);
+            plan = plan.filter(ident(TIME_COLUMN).gt_eq(since))?;
+        }
+        let plan = plan.aggregate(group, aggregates)?.project(order)?.build()?;
         let schema = Arc::new(plan.schema().as_arrow().clone());
         debug_assert!(schema.field_with_name(TIME_COLUMN).is_ok());
         Ok(TsTable { schema, plan })

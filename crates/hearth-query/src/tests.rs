@@ -15,6 +15,7 @@ fn config(dir: &std::path::Path) -> StorageConfig {
         object_store: format!("file://{}", dir.join("objects").display()),
         store_options: Default::default(),
         compaction: Default::default(),
+        retention: None,
         flush: FlushPolicy::default(),
         memory_limit: 1 << 30,
         idempotency_window: std::time::Duration::from_secs(3600),
@@ -196,4 +197,62 @@ async fn concurrent_first_writes_never_give_a_column_two_types() {
             .to_string()
             .contains("| 16 |")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_past_retention_are_hidden_then_their_days_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.retention = Some(std::time::Duration::from_secs(5 * 86_400));
+    let storage = Storage::open(cfg.clone()).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = format!(
+        "energy,household=h1 power_w=1 {}\nenergy,household=h1 power_w=2 {}\n\
+         energy,household=h2 power_w=3 {}\n",
+        now - 10 * 86_400,
+        now - 86_400,
+        now - 60
+    );
+    storage
+        .write_lp("home", body.as_bytes(), SECONDS)
+        .await
+        .unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    let sql = "SELECT household, power_w FROM energy ORDER BY power_w";
+    let expected = "\
++-----------+---------+
+| household | power_w |
++-----------+---------+
+| h1        | 2.0     |
+| h2        | 3.0     |
++-----------+---------+";
+    // Hidden while buffered...
+    assert_eq!(table(&engine, sql).await, expected);
+    storage.flush(FlushReason::Age).await.unwrap();
+    let days = "SELECT count(*) AS old FROM system.parquet_files \
+                WHERE max_time < now() - INTERVAL '5 days'";
+    assert!(
+        table(&engine, days).await.contains("| 1   |"),
+        "{}",
+        table(&engine, days).await
+    );
+    // ...and in files, before the compactor drops their day.
+    assert_eq!(table(&engine, sql).await, expected);
+    storage.compact().await.unwrap();
+    assert!(
+        table(&engine, days).await.contains("| 0   |"),
+        "{}",
+        table(&engine, days).await
+    );
+    assert_eq!(table(&engine, sql).await, expected);
+    // The drop is a Delta commit: a restart (and any reader) sees the same.
+    drop(engine);
+    drop(storage);
+    let storage = Storage::open(cfg).await.unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    assert_eq!(table(&engine, sql).await, expected);
+    assert!(table(&engine, days).await.contains("| 0   |"));
 }

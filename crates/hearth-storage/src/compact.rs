@@ -22,6 +22,7 @@ use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use hearth_catalog::catalog::{FileMeta, Table};
+use hearth_catalog::delta::Replacement;
 use hearth_catalog::schema::TIME_COLUMN;
 use hearth_catalog::stats::stats_json;
 use hearth_catalog::store::Store;
@@ -188,7 +189,9 @@ pub async fn compact_table(
             &inputs,
             std::slice::from_ref(&out),
             &[merged_stats],
-            policy.target_bytes,
+            &Replacement::Compaction {
+                target_size: policy.target_bytes,
+            },
         )
         .await?;
     table.update(|s| {
@@ -202,6 +205,45 @@ pub async fn compact_table(
         bytes_out: out.size,
         rows_out: out.rows,
     }))
+}
+
+/// The first day (`YYYY-MM-DD`, UTC) whose rows may be newer than `cutoff_us`: days before it
+/// end at or before the cutoff.
+pub fn first_kept_day(cutoff_us: i64) -> String {
+    crate::persist::day_of(cutoff_us)
+}
+
+/// Drops the day partitions of `table` that lie wholly before `cutoff_us` (microseconds since
+/// the epoch) in one Delta commit. Returns the number of files dropped.
+pub async fn expire_table(
+    store: &Store,
+    table: &Table,
+    cutoff_us: i64,
+) -> Result<usize, StorageError> {
+    let keep_from = first_kept_day(cutoff_us);
+    let expired: Vec<FileMeta> = table
+        .state()
+        .files
+        .into_iter()
+        .filter(|f| f.date < keep_from)
+        .collect();
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    store
+        .replace_files(
+            table,
+            &expired,
+            &[],
+            &[],
+            &Replacement::Retention { keep_from },
+        )
+        .await?;
+    table.update(|s| {
+        s.files
+            .retain(|f| !expired.iter().any(|e| e.path == f.path))
+    });
+    Ok(expired.len())
 }
 
 /// Compacts every table until nothing is due; returns what was compacted.

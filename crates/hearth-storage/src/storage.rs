@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 use crate::batch::is_tag;
 use crate::buffer::{Buffer, Snapshot};
 use crate::codec::WriteBatch;
-use crate::compact::{Compacted, CompactionPolicy, compact_all};
+use crate::compact::{Compacted, CompactionPolicy, compact_all, expire_table};
 use crate::error::StorageError;
 use crate::flush::{FlushPolicy, FlushReason};
 use crate::idempotency::{Applied, Claim, Idempotency, MAX_KEY_LEN, now_ms};
@@ -41,6 +41,8 @@ pub struct StorageConfig {
     pub idempotency_window: Duration,
     /// When and how much to compact.
     pub compaction: CompactionPolicy,
+    /// How long rows are kept (by their time) in every database; `None` keeps them forever.
+    pub retention: Option<Duration>,
 }
 
 /// Per-request write options.
@@ -372,15 +374,41 @@ impl Storage {
         Ok(rows)
     }
 
-    /// Compacts every table until nothing is due, then deletes the files compactions replaced
-    /// more than the grace period ago. Returns what was compacted.
+    /// How long the rows of database `db` are kept; `None` keeps them forever.
+    pub fn retention(&self, _db: &str) -> Option<Duration> {
+        self.config.retention
+    }
+
+    /// The oldest time (microseconds since the epoch) database `db` keeps now, if it has a
+    /// retention period: queries never show older rows, and day partitions wholly before it are
+    /// dropped by the compactor.
+    pub fn retention_cutoff(&self, db: &str) -> Option<i64> {
+        let keep = i64::try_from(self.retention(db)?.as_micros()).unwrap_or(i64::MAX);
+        Some(now_micros().saturating_sub(keep))
+    }
+
+    /// Drops the day partitions past each database's retention period, compacts every table
+    /// until nothing is due, then deletes the files replaced more than the grace period ago.
+    /// Returns what was compacted.
     pub async fn compact(&self) -> Result<Vec<Compacted>, StorageError> {
-        let tables: Vec<_> = self
-            .catalog
-            .databases()
-            .iter()
-            .flat_map(|db| db.tables())
-            .collect();
+        let mut tables = Vec::new();
+        for db in self.catalog.databases() {
+            let cutoff = self.retention_cutoff(db.name());
+            for table in db.tables() {
+                if let Some(cutoff) = cutoff {
+                    let dropped = expire_table(&self.store, &table, cutoff).await?;
+                    if dropped > 0 {
+                        info!(
+                            db = db.name(),
+                            table = table.name(),
+                            files = dropped,
+                            "dropped day partitions past retention"
+                        );
+                    }
+                }
+                tables.push(table);
+            }
+        }
         let done = compact_all(&self.store, &tables, &self.config.compaction).await?;
         // Vacuum also deletes files no commit refers to: never while a flush has uploaded files
         // it has not committed yet.

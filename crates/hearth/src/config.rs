@@ -92,6 +92,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HEARTH_IDEMPOTENCY_WINDOW", value_name = "DURATION")]
     pub(crate) idempotency_window: Option<String>,
 
+    /// Keep rows for this long (by their time, e.g. 400d): queries never show older rows, and
+    /// the compactor drops whole day partitions past it [default: forever]
+    #[arg(long, env = "HEARTH_RETENTION", value_name = "DURATION")]
+    pub(crate) retention: Option<String>,
+
     /// How often the background compactor looks for partitions to compact [default: 1m]
     #[arg(long, env = "HEARTH_COMPACTION_INTERVAL", value_name = "DURATION")]
     pub(crate) compaction_interval: Option<String>,
@@ -128,6 +133,7 @@ pub(crate) struct ServeConfig {
     pub(crate) flush_size: usize,
     pub(crate) max_request_size: usize,
     pub(crate) idempotency_window: Duration,
+    pub(crate) retention: Option<Duration>,
     pub(crate) compaction_interval: Duration,
     pub(crate) compaction_target_size: usize,
     pub(crate) compaction_min_files: usize,
@@ -150,6 +156,7 @@ impl ServeArgs {
             flush_size: self.flush_size.or(file.flush_size),
             max_request_size: self.max_request_size.or(file.max_request_size),
             idempotency_window: self.idempotency_window.or(file.idempotency_window),
+            retention: self.retention.or(file.retention),
             compaction_interval: self.compaction_interval.or(file.compaction_interval),
             compaction_target_size: self.compaction_target_size.or(file.compaction_target_size),
             compaction_min_files: self.compaction_min_files.or(file.compaction_min_files),
@@ -203,6 +210,13 @@ impl ServeArgs {
                 .context("invalid --max-request-size")?,
             idempotency_window: parse_duration(args.idempotency_window.as_deref().unwrap_or("1h"))
                 .context("invalid --idempotency-window")?,
+            retention: match args.retention.as_deref() {
+                None => None,
+                Some(s) => match parse_duration(s).context("invalid --retention")? {
+                    d if d.is_zero() => bail!("invalid --retention: must be longer than 0"),
+                    d => Some(d),
+                },
+            },
             compaction_interval: parse_duration(
                 args.compaction_interval.as_deref().unwrap_or("1m"),
             )
@@ -270,11 +284,17 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration> {
     let n: u64 = number
         .parse()
         .with_context(|| format!("{s:?} is not a duration"))?;
+    let scale = |unit: u64| {
+        n.checked_mul(unit)
+            .map(Duration::from_secs)
+            .with_context(|| format!("{s:?} is too long"))
+    };
     Ok(match unit.trim() {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+        "m" => scale(60)?,
+        "h" => scale(3600)?,
+        "d" => scale(86_400)?,
         other => bail!("unknown duration unit {other:?} in {s:?}"),
     })
 }

@@ -118,6 +118,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             min_files: config.compaction_min_files,
             grace: config.vacuum_grace,
         },
+        retention: config.retention,
     })
     .await
     .context("cannot open storage")?;
