@@ -383,6 +383,9 @@ pub async fn vacuum(
         .vacuum()
         .with_retention_period(grace)
         .with_enforce_retention_duration(false)
+        // Also files no commit refers to (uploads of a flush or compaction that failed before
+        // committing); the caller makes sure no upload is waiting for its commit.
+        .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
         .await
         .map_err(delta_err(name))?;
     *table = vacuumed;

@@ -1,8 +1,11 @@
 //! Which database and table names Hearth accepts.
 //!
-//! Names become directory names in the object store and identifiers in SQL, so they are limited
-//! to what is safe in both: no path separators, no `..`, no control characters, no leading
-//! `_` or `.` (reserved for `_delta_log` and hidden files), at most 255 bytes.
+//! Names become directory names in the object store (on local disks and S3, read by Spark and
+//! other Delta readers) and identifiers in SQL, so they are limited to what is safe in all of
+//! them: no path separators, no `..`, no control characters, none of the characters object
+//! stores and URLs treat specially (`# ? % * : " < > | [ ] { } ^ ~` and backquote), no leading `_`
+//! or `.` (reserved for `_delta_log` and hidden files), at most 255 bytes. Letters of any
+//! script and spaces are fine.
 
 use crate::error::CatalogError;
 
@@ -24,6 +27,9 @@ fn check(name: &str) -> Result<(), &'static str> {
     }
     if name.contains('=') {
         return Err("must not contain '='");
+    }
+    if name.chars().any(|c| "#?%*:\"<>|[]{}^~`".contains(c)) {
+        return Err("must not contain any of # ? % * : \" < > | [ ] { } ^ ~ `");
     }
     Ok(())
 }
@@ -57,7 +63,21 @@ mod tests {
 
     #[test]
     fn path_tricks_are_refused() {
-        for bad in ["", "..", "a/b", "_delta_log", ".hidden", "a\nb", "date=x"] {
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "_delta_log",
+            ".hidden",
+            "a\nb",
+            "date=x",
+            "cpu#1",
+            "a?b",
+            "%2e%2e",
+            "a:b",
+            "x*",
+            "t~1",
+        ] {
             assert!(check_table(bad).is_err(), "{bad:?}");
         }
         assert!(check_database("system").is_err());

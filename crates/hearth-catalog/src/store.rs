@@ -185,25 +185,54 @@ impl Store {
     /// The object store key of a file of a table, e.g. `/data/objects/home/energy/date=…/x`
     /// as a store path.
     pub fn table_file_key(&self, db: &str, table: &str, relative: &str) -> Path {
-        let mut p = self.root.clone().join(db).join(table);
+        let mut p = self.dir_path(&[db, table]);
         for part in relative.split('/') {
             p = p.join(part);
         }
         p
     }
 
+    /// The URL of directory `names` under the root: each name one path segment, percent-encoded
+    /// as a URL needs, with a trailing slash.
+    fn dir_url(&self, names: &[&str]) -> Result<Url, CatalogError> {
+        let mut url = self.url.clone();
+        {
+            let mut segments =
+                url.path_segments_mut()
+                    .map_err(|()| CatalogError::InvalidStoreUrl {
+                        url: self.url.to_string(),
+                        reason: "cannot hold a path".into(),
+                    })?;
+            segments.pop_if_empty();
+            for name in names {
+                segments.push(name);
+            }
+            segments.push("");
+        }
+        Ok(url)
+    }
+
     fn table_url(&self, db: &str, table: &str) -> Result<Url, CatalogError> {
-        self.url
-            .join(&format!("{db}/{table}/"))
-            .map_err(|e| CatalogError::InvalidStoreUrl {
-                url: format!("{}{db}/{table}/", self.url),
-                reason: e.to_string(),
+        self.dir_url(&[db, table])
+    }
+
+    /// Directory `names` under the root as an object store path, derived from its URL exactly as
+    /// delta-rs derives a table's directory, so Hearth's own files and the Delta log always
+    /// share one directory whatever letters the names hold.
+    fn dir_path(&self, names: &[&str]) -> Path {
+        self.dir_url(names)
+            .ok()
+            .and_then(|url| Path::from_url_path(url.path()).ok())
+            .unwrap_or_else(|| {
+                names
+                    .iter()
+                    .fold(self.root.clone(), |p, name| p.join(*name))
             })
     }
 
     /// True if the table has any Delta log file.
     async fn has_log(&self, db: &str, table: &str) -> Result<bool, CatalogError> {
-        let log = self.root.clone().join(db).join(table).join("_delta_log");
+        let log = self.dir_path(&[db, table]).join("_delta_log");
         let first = self.object_store.list(Some(&log)).try_next().await?;
         Ok(first.is_some())
     }
@@ -319,10 +348,7 @@ impl Store {
                 continue;
             }
             let db = catalog.database_or_create(&db_name)?;
-            for table_name in self
-                .list_dirs(&self.root.clone().join(db_name.as_str()))
-                .await?
-            {
+            for table_name in self.list_dirs(&self.dir_path(&[db_name.as_str()])).await? {
                 if crate::names::check_table(&table_name).is_err() {
                     continue;
                 }

@@ -256,3 +256,32 @@ async fn rows_past_retention_are_hidden_then_their_days_dropped() {
     assert_eq!(table(&engine, sql).await, expected);
     assert!(table(&engine, days).await.contains("| 0   |"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_any_letters_and_spaces_survive_a_flush_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    let body = "Küche\\ Süd,raum=a temperatur=21.5 1764000000\n";
+    let out = storage
+        .write_lp("Haus Ö", body.as_bytes(), SECONDS)
+        .await
+        .unwrap();
+    assert_eq!((out.rows, out.errors.len()), (1, 0));
+    storage.flush(FlushReason::Age).await.unwrap();
+    drop(storage);
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    let (_, batches) = engine
+        .query("Haus Ö", r#"SELECT raum, temperatur FROM "Küche Süd""#)
+        .await
+        .unwrap();
+    let text = pretty_format_batches(&batches).unwrap().to_string();
+    assert!(text.contains("| a    | 21.5       |"), "{text}");
+    // The rows came from the Delta table: nothing was left in the WAL.
+    let (_, batches) = engine
+        .query("Haus Ö", "SELECT files, buffered_rows FROM system.tables")
+        .await
+        .unwrap();
+    let text = pretty_format_batches(&batches).unwrap().to_string();
+    assert!(text.contains("| 1     | 0             |"), "{text}");
+}

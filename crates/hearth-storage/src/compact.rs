@@ -221,11 +221,14 @@ pub async fn expire_table(
     cutoff_us: i64,
 ) -> Result<usize, StorageError> {
     let keep_from = first_kept_day(cutoff_us);
+    // A file holds rows of one day: its day ends before the cutoff's day starts exactly when
+    // its newest row does (compared as numbers; day strings do not sort past year 9999).
+    let cutoff_day_start = cutoff_us - cutoff_us.rem_euclid(86_400_000_000);
     let expired: Vec<FileMeta> = table
         .state()
         .files
         .into_iter()
-        .filter(|f| f.date < keep_from)
+        .filter(|f| f.max_time < cutoff_day_start)
         .collect();
     if expired.is_empty() {
         return Ok(0);

@@ -293,25 +293,30 @@ impl Storage {
         let rows = validated.batch.rows();
         let buffer = self.buffer.clone();
         let batch = validated.batch;
+        let answer = Applied {
+            rows,
+            errors: outcome.errors.clone(),
+        };
+        // Once the record is durable, the key is marked applied and then the rows join the
+        // buffer, both on the WAL's thread: whatever happens to this request from now on (its
+        // client gone, its future dropped), the key is applied exactly when the rows are, and
+        // any flush that takes the rows also saves the key before the WAL forgets them.
+        let guard = claim.map(|(guard, _)| guard);
         let seq = self
             .wal
             .append(
                 payload,
                 !options.no_sync,
-                Box::new(move |seq| buffer.apply(seq, &batch, |_| true)),
+                Box::new(move |seq| {
+                    if let Some(guard) = guard {
+                        guard.finish(applied_at, answer);
+                    }
+                    buffer.apply(seq, &batch, |_| true);
+                }),
             )
             .await?;
         outcome.rows = rows;
         outcome.seq = Some(seq);
-        if let Some((guard, _)) = claim {
-            guard.finish(
-                applied_at,
-                Applied {
-                    rows,
-                    errors: outcome.errors.clone(),
-                },
-            );
-        }
         Ok(outcome)
     }
 

@@ -36,6 +36,8 @@ pub(crate) enum ApiError {
     },
     /// Too many write bodies in flight: the request waited for its share and did not get it.
     Busy,
+    /// The body did not arrive in time.
+    BodyTimeout(std::time::Duration),
     /// Storage failed or refused.
     Storage(StorageError),
 }
@@ -48,6 +50,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Busy => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Storage(e) => match e {
                 StorageError::Catalog(_) | StorageError::Invalid(_) => StatusCode::BAD_REQUEST,
                 // A WAL that failed to write or fsync refuses every later write (as PostgreSQL
@@ -67,6 +70,12 @@ impl ApiError {
                 format!("request body is larger than the limit of {limit} bytes")
             }
             ApiError::UnsupportedEncoding(e) => format!("unsupported Content-Encoding {e:?}"),
+            ApiError::BodyTimeout(wait) => {
+                format!(
+                    "the request body did not arrive within {} s",
+                    wait.as_secs()
+                )
+            }
             ApiError::Busy => {
                 "too many write requests in flight; retry after the time in Retry-After".into()
             }

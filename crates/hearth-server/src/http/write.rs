@@ -86,6 +86,10 @@ fn idempotency_key<'a>(
 /// How long a write waits for its share of the in-flight budget before it gets 429.
 pub(crate) const BUDGET_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a write may take to send its body once it holds its share (so slow senders cannot
+/// keep the budget from others); past it the write gets 408.
+pub(crate) const BODY_WAIT: Duration = Duration::from_secs(30);
+
 /// The share of the in-flight budget a write takes: its declared length, or the largest body
 /// when the length is unknown or the body is compressed (it may grow up to that).
 fn budget_share(headers: &HeaderMap, max_body_bytes: usize) -> u32 {
@@ -123,7 +127,9 @@ async fn write(
     .await
     .map_err(|_| ApiError::Busy)?
     .map_err(|_| ApiError::Busy)?;
-    let bytes = read_body(&headers, body, state.max_body_bytes).await?;
+    let bytes = tokio::time::timeout(BODY_WAIT, read_body(&headers, body, state.max_body_bytes))
+        .await
+        .map_err(|_| ApiError::BodyTimeout(BODY_WAIT))??;
     let outcome = state
         .storage
         .write_lp_once(db, &bytes, options, key)
