@@ -98,6 +98,8 @@ pub struct Database {
     tables: RwLock<BTreeMap<String, Arc<Table>>>,
     /// Serialises schema changes of this database's tables (validation of a write holds it).
     schema_lock: Mutex<()>,
+    /// This database's own retention period, if it has one.
+    retention: RwLock<Option<std::time::Duration>>,
 }
 
 impl Database {
@@ -106,7 +108,18 @@ impl Database {
             name: name.to_string(),
             tables: RwLock::new(BTreeMap::new()),
             schema_lock: Mutex::new(()),
+            retention: RwLock::new(None),
         }
+    }
+
+    /// This database's own retention period (`None`: the server default applies).
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        *self.retention.read()
+    }
+
+    /// Sets this database's own retention period.
+    pub fn set_retention(&self, retention: Option<std::time::Duration>) {
+        *self.retention.write() = retention;
     }
 
     /// Database name.

@@ -24,7 +24,10 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tracing::{info, warn};
 use url::Url;
 
-use crate::catalog::{Catalog, FileMeta, Table};
+use crate::catalog::{Catalog, Database, FileMeta, Table};
+
+/// Name of the per-database settings file.
+const SETTINGS_FILE: &str = "_hearth.json";
 use crate::delta;
 use crate::error::CatalogError;
 use crate::schema::TableSchema;
@@ -293,6 +296,39 @@ impl Store {
         delta::commit(delta_table, &full, schema, files, stats, seq).await
     }
 
+    /// Stores the settings of database `db` (`<root>/<db>/_hearth.json`; the leading `_` keeps
+    /// it apart from tables), so they survive restarts and reach fresh nodes. An empty database
+    /// exists in the store by this file alone.
+    pub async fn save_database_settings(&self, db: &Database) -> Result<(), CatalogError> {
+        let settings = serde_json::json!({
+            "retention_seconds": db.retention().map(|r| r.as_secs()),
+        });
+        let key = self.dir_path(&[db.name()]).join(SETTINGS_FILE);
+        self.object_store
+            .put(&key, Bytes::from(settings.to_string()).into())
+            .await?;
+        Ok(())
+    }
+
+    async fn load_database_settings(&self, db: &Database) -> Result<(), CatalogError> {
+        let key = self.dir_path(&[db.name()]).join(SETTINGS_FILE);
+        let bytes = match self.object_store.get(&key).await {
+            Ok(got) => got.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let settings: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| CatalogError::Unreadable {
+                table: format!("{}/{SETTINGS_FILE}", db.name()),
+                reason: e.to_string(),
+            })?;
+        let retention = settings["retention_seconds"]
+            .as_u64()
+            .map(std::time::Duration::from_secs);
+        db.set_retention(retention);
+        Ok(())
+    }
+
     /// Reads a file of a table.
     pub async fn get_table_file(
         &self,
@@ -348,6 +384,7 @@ impl Store {
                 continue;
             }
             let db = catalog.database_or_create(&db_name)?;
+            self.load_database_settings(&db).await?;
             for table_name in self.list_dirs(&self.dir_path(&[db_name.as_str()])).await? {
                 if crate::names::check_table(&table_name).is_err() {
                     continue;

@@ -27,6 +27,7 @@ use crate::system;
 
 /// DataFusion sessions over Hearth's data.
 pub struct QueryEngine {
+    storage: Arc<Storage>,
     catalogs: Arc<Catalogs>,
     runtime: Arc<RuntimeEnv>,
     template: SessionState,
@@ -50,6 +51,7 @@ impl QueryEngine {
     /// An engine over `storage` whose queries share `memory_limit` bytes.
     pub fn new(storage: Arc<Storage>, memory_limit: usize) -> Result<QueryEngine> {
         let store = storage.store().clone();
+        let catalogs_storage = storage.clone();
         let catalogs = Catalogs::new(storage.clone());
         catalogs.add_schema_factory(
             system::SYSTEM,
@@ -91,6 +93,7 @@ impl QueryEngine {
             .with_default_features()
             .build();
         let mut engine = QueryEngine {
+            storage: catalogs_storage,
             catalogs,
             runtime,
             template,
@@ -132,6 +135,52 @@ impl QueryEngine {
             .with_catalog_list(self.catalogs.clone() as Arc<dyn CatalogProviderList>)
             .build();
         SessionContext::new_with_state(state)
+    }
+
+    /// Runs `sql` if it is a database statement (see [`ddl`](crate::ddl)): `None` for any other
+    /// SQL, else the command tag (`CREATE DATABASE`, `ALTER DATABASE`) or the error.
+    pub async fn execute_command(&self, sql: &str) -> Option<Result<&'static str, QueryError>> {
+        let command = match crate::ddl::parse(sql)? {
+            Ok(command) => command,
+            Err(message) => {
+                return Some(Err(QueryError::Command {
+                    code: "42601",
+                    message,
+                }));
+            }
+        };
+        let failed = |e: hearth_storage::StorageError| QueryError::Command {
+            code: match e {
+                hearth_storage::StorageError::Catalog(_) => "42602",
+                _ => "58030",
+            },
+            message: e.to_string(),
+        };
+        Some(match command {
+            crate::ddl::DbCommand::Create {
+                name,
+                if_not_exists,
+                retention,
+            } => match self.storage.create_database(&name, retention).await {
+                Ok(true) => Ok("CREATE DATABASE"),
+                Ok(false) if if_not_exists => Ok("CREATE DATABASE"),
+                Ok(false) => Err(QueryError::Command {
+                    code: "42P04",
+                    message: format!("database \"{name}\" already exists"),
+                }),
+                Err(e) => Err(failed(e)),
+            },
+            crate::ddl::DbCommand::SetRetention { name, retention } => {
+                match self.storage.set_retention(&name, retention).await {
+                    Ok(true) => Ok("ALTER DATABASE"),
+                    Ok(false) => Err(QueryError::Command {
+                        code: "3D000",
+                        message: format!("database \"{name}\" does not exist"),
+                    }),
+                    Err(e) => Err(failed(e)),
+                }
+            }
+        })
     }
 
     /// Runs a read-only query in database `db` and collects the result.

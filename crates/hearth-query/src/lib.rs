@@ -6,6 +6,7 @@
 //! - [`functions`]: SQL functions Hearth adds or replaces (`version()`).
 
 pub mod catalogs;
+pub mod ddl;
 pub mod engine;
 mod error;
 pub mod functions;

@@ -379,9 +379,49 @@ impl Storage {
         Ok(rows)
     }
 
-    /// How long the rows of database `db` are kept; `None` keeps them forever.
-    pub fn retention(&self, _db: &str) -> Option<Duration> {
-        self.config.retention
+    /// How long the rows of database `db` are kept: its own period, else the server default;
+    /// `None` keeps them forever.
+    pub fn retention(&self, db: &str) -> Option<Duration> {
+        self.catalog
+            .database(db)
+            .and_then(|d| d.retention())
+            .or(self.config.retention)
+    }
+
+    /// Creates database `name` (empty until written to), with its own retention period if
+    /// given. Returns `false` if it already existed (and then changes nothing).
+    pub async fn create_database(
+        &self,
+        name: &str,
+        retention: Option<Duration>,
+    ) -> Result<bool, StorageError> {
+        names::check_database(name)?;
+        if self.catalog.database(name).is_some() {
+            return Ok(false);
+        }
+        let db = self.catalog.database_or_create(name)?;
+        db.set_retention(retention);
+        self.store.save_database_settings(&db).await?;
+        Ok(true)
+    }
+
+    /// Sets (or with `None` removes) the own retention period of database `name`, which must
+    /// exist. Returns `false` if it does not.
+    pub async fn set_retention(
+        &self,
+        name: &str,
+        retention: Option<Duration>,
+    ) -> Result<bool, StorageError> {
+        let Some(db) = self.catalog.database(name) else {
+            return Ok(false);
+        };
+        let before = db.retention();
+        db.set_retention(retention);
+        if let Err(e) = self.store.save_database_settings(&db).await {
+            db.set_retention(before);
+            return Err(e.into());
+        }
+        Ok(true)
     }
 
     /// The oldest time (microseconds since the epoch) database `db` keeps now, if it has a

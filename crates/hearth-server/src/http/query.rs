@@ -127,10 +127,19 @@ async fn execute(state: &HttpState, request: QueryRequest) -> Result<Response, A
         .q
         .filter(|q| !q.trim().is_empty())
         .ok_or_else(|| ApiError::BadRequest("missing parameter q".into()))?;
-    let (schema, batches) = state.engine.query(&db, &q).await.map_err(|e| match e {
-        QueryError::DatabaseNotFound(_) => ApiError::NotFound(e.to_string()),
-        QueryError::DataFusion(_) => ApiError::BadRequest(e.to_string()),
-    })?;
+    let failed = |e: QueryError| match e {
+        QueryError::DatabaseNotFound(_) | QueryError::Command { code: "3D000", .. } => {
+            ApiError::NotFound(e.to_string())
+        }
+        QueryError::Command { .. } | QueryError::DataFusion(_) => {
+            ApiError::BadRequest(e.to_string())
+        }
+    };
+    if let Some(result) = state.engine.execute_command(&q).await {
+        let tag = result.map_err(failed)?;
+        return Ok(Json(serde_json::json!({ "command": tag })).into_response());
+    }
+    let (schema, batches) = state.engine.query(&db, &q).await.map_err(failed)?;
     let body = encode(format, &schema, &batches)
         .map_err(|e| ApiError::BadRequest(format!("cannot encode the result: {e}")))?;
     if let Format::Json = format

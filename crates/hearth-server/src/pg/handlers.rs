@@ -8,14 +8,15 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, Response, Tag};
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, Type};
-use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::Sink;
+use hearth_query::QueryError;
 
 use super::session::session;
 
@@ -49,6 +50,23 @@ impl SimpleQueryHandler for HearthQuery {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let s = session(client)?;
+        // CREATE / ALTER DATABASE are Hearth's own (DataFusion's parser does not know them).
+        if let Some(result) = s.engine.execute_command(query).await {
+            return match result {
+                Ok(tag) => Ok(vec![Response::Execution(Tag::new(tag))]),
+                Err(e) => {
+                    let code = match &e {
+                        QueryError::Command { code, .. } => *code,
+                        _ => "XX000",
+                    };
+                    Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                        "ERROR".into(),
+                        code.into(),
+                        e.to_string(),
+                    ))))
+                }
+            };
+        }
         <DfSessionService as SimpleQueryHandler>::do_query(&s.service, client, query).await
     }
 }

@@ -86,6 +86,7 @@ impl Shared {
         ];
         HearthSession {
             service: DfSessionService::new_with_hooks(ctx, hooks),
+            engine: self.engine.clone(),
         }
     }
 }
@@ -93,6 +94,8 @@ impl Shared {
 /// One connection's session.
 pub(super) struct HearthSession {
     pub(super) service: DfSessionService,
+    /// The engine, for the statements Hearth answers itself.
+    pub(super) engine: Arc<QueryEngine>,
 }
 
 /// The session of a connection, installed at startup.

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod crash;
+mod databases;
 mod delta;
 mod idempotency;
 mod limits;
