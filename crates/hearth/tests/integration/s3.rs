@@ -446,3 +446,107 @@ os._exit(0)
     let server = start(fresh.path(), &moto, "c", &[]);
     assert_eq!(query_json(&server, "home", sql).await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_old_days_from_the_bucket_and_travels_with_it() {
+    let moto = Moto::start("retain").await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--flush-interval",
+        "1s",
+        "--compaction-interval",
+        "1s",
+        "--vacuum-grace",
+        "0s",
+    ];
+    let server = start(dir.path(), &moto, "r", &flags);
+    let r = http()
+        .post(server.url("/api/v3/query_sql"))
+        .json(&serde_json::json!({"db": "farm", "q": "CREATE DATABASE farm WITH (retention = '5 days')"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = format!(
+        "barn,sensor=a t=1 {}\nbarn,sensor=a t=2 {}\n",
+        now - 10 * 86_400,
+        now - 3_600
+    );
+    let url = server.url("/api/v3/write_lp?db=farm&precision=s");
+    assert_eq!(post(&url, body).await.0, 204);
+    let q = "SELECT t FROM barn ORDER BY time";
+    assert_eq!(
+        query_json(&server, "farm", q).await,
+        serde_json::json!([{"t": 2.0}])
+    );
+    // The old day is flushed, then dropped by a Delta commit and its file vacuumed: one file
+    // (the kept day) is left, in the catalog and in the bucket.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let files = query_json(
+            &server,
+            "farm",
+            "SELECT count(*) AS n FROM system.parquet_files",
+        )
+        .await;
+        let keys: Vec<String> = moto
+            .keys("r/farm/barn/date=")
+            .await
+            .into_iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .collect();
+        if files[0]["n"] == 1 && keys.len() == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "old day not dropped: {files} {keys:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        server
+            .log()
+            .contains("dropped day partitions past retention")
+    );
+    assert!(server.stop().success());
+
+    // An outside reader sees only the kept day.
+    let script = r#"
+import json, os, sys
+from deltalake import DeltaTable
+opts = {"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+t = DeltaTable(sys.argv[1], storage_options=opts)
+print(json.dumps(sorted(r["t"] for r in t.to_pyarrow_table().to_pylist())))
+sys.stdout.flush()
+os._exit(0)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, "s3://retain/r/farm/barn", &moto.endpoint])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen, serde_json::json!([2.0]));
+
+    // A fresh node reads the database's retention from the bucket: an old row written there
+    // is hidden at once.
+    let fresh = tempfile::tempdir().unwrap();
+    let server = start(fresh.path(), &moto, "r", &[]);
+    let body = format!("barn,sensor=b t=3 {}\n", now - 9 * 86_400);
+    let url = server.url("/api/v3/write_lp?db=farm&precision=s");
+    assert_eq!(post(&url, body).await.0, 204);
+    assert_eq!(
+        query_json(&server, "farm", q).await,
+        serde_json::json!([{"t": 2.0}])
+    );
+}
