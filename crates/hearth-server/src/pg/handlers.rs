@@ -20,6 +20,25 @@ use hearth_query::QueryError;
 
 use super::session::session;
 
+/// The answer to a statement Hearth runs itself (`CREATE` / `ALTER DATABASE`, which
+/// DataFusion's parser does not know), on either protocol.
+fn command_response(result: Result<&'static str, QueryError>) -> PgWireResult<Response> {
+    match result {
+        Ok(tag) => Ok(Response::Execution(Tag::new(tag))),
+        Err(e) => {
+            let code = match &e {
+                QueryError::Command { code, .. } => *code,
+                _ => "XX000",
+            };
+            Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                code.into(),
+                e.to_string(),
+            ))))
+        }
+    }
+}
+
 /// A statement as datafusion-postgres prepares it.
 pub(super) type DfStatement = (String, Option<(sqlparser::ast::Statement, LogicalPlan)>);
 
@@ -50,22 +69,8 @@ impl SimpleQueryHandler for HearthQuery {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let s = session(client)?;
-        // CREATE / ALTER DATABASE are Hearth's own (DataFusion's parser does not know them).
         if let Some(result) = s.engine.execute_command(query).await {
-            return match result {
-                Ok(tag) => Ok(vec![Response::Execution(Tag::new(tag))]),
-                Err(e) => {
-                    let code = match &e {
-                        QueryError::Command { code, .. } => *code,
-                        _ => "XX000",
-                    };
-                    Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                        "ERROR".into(),
-                        code.into(),
-                        e.to_string(),
-                    ))))
-                }
-            };
+            return command_response(result).map(|r| vec![r]);
         }
         <DfSessionService as SimpleQueryHandler>::do_query(&s.service, client, query).await
     }
@@ -93,6 +98,12 @@ impl ExtendedQueryHandler for HearthQuery {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let s = session(client)?;
+        let sql = &portal.statement.statement.0;
+        if portal.statement.statement.1.is_none()
+            && let Some(result) = s.engine.execute_command(sql).await
+        {
+            return command_response(result);
+        }
         <DfSessionService as ExtendedQueryHandler>::do_query(&s.service, client, portal, max_rows)
             .await
     }
@@ -116,6 +127,10 @@ impl QueryParser for HearthParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        // Hearth's own statements have no plan; they run at Execute.
+        if hearth_query::ddl::parse(sql).is_some() {
+            return Ok(Some((sql.to_string(), None)));
+        }
         let s = session(client)?;
         ExtendedQueryHandler::query_parser(&s.service)
             .parse_sql(client, sql, types)

@@ -89,6 +89,23 @@ async fn databases_with_retention_hide_old_rows_and_keep_the_setting() {
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
+    // The extended protocol (what drivers use for execute) runs them too.
+    let count = async || -> i64 {
+        pg.query_one("SELECT count(*) FROM barn", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    pg.execute("ALTER DATABASE farm RESET retention", &[])
+        .await
+        .unwrap();
+    assert_eq!(count().await, 2);
+    pg.execute("ALTER DATABASE farm SET retention = '3 days'", &[])
+        .await
+        .unwrap();
+    let err = pg.execute("CREATE DATABASE farm", &[]).await.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42P04");
+    assert_eq!(count().await, 1);
     drop(pg);
 
     // After a restart (the WAL replayed, nothing flushed) the setting and the empty database
