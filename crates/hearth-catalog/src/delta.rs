@@ -309,6 +309,11 @@ pub enum Replacement {
         /// The first day kept (`YYYY-MM-DD`).
         keep_from: String,
     },
+    /// Files rewritten without the rows a `DELETE` matched.
+    Delete {
+        /// The statement's condition, for the table history.
+        predicate: String,
+    },
 }
 
 /// Replaces `removed` files of a table by `added` ones in one commit (compaction, retention):
@@ -322,7 +327,7 @@ pub async fn commit_replace(
     stats: &[String],
     why: &Replacement,
 ) -> Result<i64, CatalogError> {
-    let data_change = matches!(why, Replacement::Retention { .. });
+    let data_change = !matches!(why, Replacement::Compaction { .. });
     table.update_state().await.map_err(delta_err(name))?;
     let state = table.snapshot().map_err(delta_err(name))?;
     let now_ms = now_millis();
@@ -345,7 +350,7 @@ pub async fn commit_replace(
             partition_values: partition(f),
             size: i64::try_from(f.size).unwrap_or(i64::MAX),
             modification_time: now_ms,
-            data_change: false,
+            data_change,
             stats: Some(s.clone()),
             ..Default::default()
         }));
@@ -357,6 +362,9 @@ pub async fn commit_replace(
         },
         Replacement::Retention { keep_from } => DeltaOperation::Delete {
             predicate: Some(format!("{DATE_COLUMN} < '{keep_from}'")),
+        },
+        Replacement::Delete { predicate } => DeltaOperation::Delete {
+            predicate: Some(predicate.clone()),
         },
     };
     let done = CommitBuilder::from(CommitProperties::default())

@@ -5,6 +5,7 @@
 //! CREATE DATABASE [IF NOT EXISTS] name [WITH] [(] retention [=] '400 days' [)]
 //! ALTER DATABASE name SET retention { = | TO } '30 days'
 //! ALTER DATABASE name RESET retention
+//! DELETE FROM table [WHERE condition]      -- planned by DataFusion, run by Hearth
 //! ```
 //!
 //! Names are bare identifiers (folded to lower case, as PostgreSQL does) or double-quoted.
@@ -25,6 +26,8 @@ pub enum DbCommand {
         /// Its own retention period.
         retention: Option<Duration>,
     },
+    /// `DELETE FROM ...`: DataFusion plans it (the statement is the SQL itself).
+    Delete,
     /// `ALTER DATABASE ... SET retention` (`Some`) or `RESET retention` (`None`).
     SetRetention {
         /// The database.
@@ -198,6 +201,7 @@ pub fn parse(sql: &str) -> Option<Result<DbCommand, String>> {
     let create = match head.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["create", "database"] => true,
         ["alter", "database"] => false,
+        ["delete", "from"] => return Some(Ok(DbCommand::Delete)),
         _ => return None,
     };
     Some(parse_command(sql, create))
@@ -259,6 +263,10 @@ mod tests {
         };
         assert_eq!(parse("select 1"), None);
         assert_eq!(parse("CREATE TABLE x (a int)"), None);
+        assert_eq!(
+            parse("delete  from energy where household = 'h1'"),
+            Some(Ok(DbCommand::Delete))
+        );
         assert_eq!(
             parse("CREATE DATABASE home").unwrap(),
             Ok(create("home", false, None))

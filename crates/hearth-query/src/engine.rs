@@ -137,9 +137,14 @@ impl QueryEngine {
         SessionContext::new_with_state(state)
     }
 
-    /// Runs `sql` if it is a database statement (see [`ddl`](crate::ddl)): `None` for any other
-    /// SQL, else the command tag (`CREATE DATABASE`, `ALTER DATABASE`) or the error.
-    pub async fn execute_command(&self, sql: &str) -> Option<Result<&'static str, QueryError>> {
+    /// Runs `sql` in database `db` if it is a statement Hearth runs itself (see
+    /// [`ddl`](crate::ddl)): `None` for any other SQL, else the command tag (`CREATE DATABASE`,
+    /// `ALTER DATABASE`, `DELETE` with its row count) or the error.
+    pub async fn execute_command(
+        &self,
+        db: &str,
+        sql: &str,
+    ) -> Option<Result<(&'static str, Option<usize>), QueryError>> {
         let command = match crate::ddl::parse(sql)? {
             Ok(command) => command,
             Err(message) => {
@@ -157,13 +162,16 @@ impl QueryEngine {
             message: e.to_string(),
         };
         Some(match command {
+            crate::ddl::DbCommand::Delete => {
+                self.delete(db, sql).await.map(|n| ("DELETE", Some(n)))
+            }
             crate::ddl::DbCommand::Create {
                 name,
                 if_not_exists,
                 retention,
             } => match self.storage.create_database(&name, retention).await {
-                Ok(true) => Ok("CREATE DATABASE"),
-                Ok(false) if if_not_exists => Ok("CREATE DATABASE"),
+                Ok(true) => Ok(("CREATE DATABASE", None)),
+                Ok(false) if if_not_exists => Ok(("CREATE DATABASE", None)),
                 Ok(false) => Err(QueryError::Command {
                     code: "42P04",
                     message: format!("database \"{name}\" already exists"),
@@ -172,7 +180,7 @@ impl QueryEngine {
             },
             crate::ddl::DbCommand::SetRetention { name, retention } => {
                 match self.storage.set_retention(&name, retention).await {
-                    Ok(true) => Ok("ALTER DATABASE"),
+                    Ok(true) => Ok(("ALTER DATABASE", None)),
                     Ok(false) => Err(QueryError::Command {
                         code: "3D000",
                         message: format!("database \"{name}\" does not exist"),
@@ -181,6 +189,67 @@ impl QueryEngine {
                 }
             }
         })
+    }
+
+    /// `DELETE FROM table [WHERE condition]` in database `db`: the identities (tags, time) the
+    /// condition matches on the table as queries see it are removed from its files (see
+    /// `Storage::delete_rows`). Returns how many rows the table showed that are gone.
+    async fn delete(&self, db: &str, sql: &str) -> Result<usize, QueryError> {
+        use datafusion::logical_expr::{LogicalPlan, WriteOp};
+        if !self.catalogs.exists(db) {
+            return Err(QueryError::DatabaseNotFound(db.to_string()));
+        }
+        let ctx = self.session(db);
+        let plan = ctx.state().create_logical_plan(sql).await?;
+        let LogicalPlan::Dml(dml) = plan else {
+            return Err(QueryError::Command {
+                code: "42601",
+                message: "expected DELETE FROM table [WHERE condition]".into(),
+            });
+        };
+        if dml.op != WriteOp::Delete {
+            return Err(QueryError::Command {
+                code: "0A000",
+                message: format!("{} is not supported", dml.op),
+            });
+        }
+        let predicate = match dml.input.as_ref() {
+            LogicalPlan::Filter(filter) => Some(filter.predicate.clone()),
+            _ => None,
+        };
+        let table = dml.table_name.table().to_string();
+        let schema = self
+            .storage
+            .catalog()
+            .database(db)
+            .and_then(|d| d.table(&table))
+            .map(|t| t.schema())
+            .ok_or_else(|| QueryError::Command {
+                code: "42P01",
+                message: format!("table \"{table}\" does not exist"),
+            })?;
+        let identity: Vec<String> = schema
+            .columns()
+            .iter()
+            .filter(|c| !matches!(c.kind, hearth_catalog::schema::ColumnKind::Field(_)))
+            .map(|c| c.name.clone())
+            .collect();
+        let mut df = ctx.table(dml.table_name.clone()).await?;
+        if let Some(p) = &predicate {
+            df = df.filter(p.clone())?;
+        }
+        let names: Vec<&str> = identity.iter().map(String::as_str).collect();
+        let batches = df.select_columns(&names)?.collect().await?;
+        let matched = batches.iter().map(|b| b.num_rows()).sum();
+        let text = predicate.map_or_else(|| "true".to_string(), |p| p.to_string());
+        self.storage
+            .delete_rows(db, &table, &batches, &text)
+            .await
+            .map_err(|e| QueryError::Command {
+                code: "58030",
+                message: e.to_string(),
+            })?;
+        Ok(matched)
     }
 
     /// Runs a read-only query in database `db` and collects the result.

@@ -21,6 +21,7 @@ pub mod buffer;
 pub mod codec;
 pub mod compact;
 pub mod dedup;
+pub mod delete;
 pub mod error;
 pub mod flush;
 pub mod idempotency;

@@ -79,6 +79,8 @@ pub struct Storage {
     idempotency: Arc<Idempotency>,
     config: StorageConfig,
     persist_lock: tokio::sync::Mutex<()>,
+    /// Serialises the rewrites of files (compaction, retention, deletes).
+    maintenance: tokio::sync::Mutex<()>,
 }
 
 fn now_micros() -> i64 {
@@ -186,6 +188,7 @@ impl Storage {
             idempotency,
             config,
             persist_lock: tokio::sync::Mutex::new(()),
+            maintenance: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -379,6 +382,27 @@ impl Storage {
         Ok(rows)
     }
 
+    /// Deletes table `table` of database `db`'s rows whose identities are `identities` (batches
+    /// with the table's tag and time columns; the caller chose them on the merged view):
+    /// everything written so far is flushed first, then every file holding one of them is
+    /// rewritten without it, in one Delta commit. Rows written from now on are not touched.
+    /// Returns the number of file rows removed.
+    pub async fn delete_rows(
+        &self,
+        db: &str,
+        table: &str,
+        identities: &[datafusion::arrow::record_batch::RecordBatch],
+        predicate: &str,
+    ) -> Result<usize, StorageError> {
+        let _maintenance = self.maintenance.lock().await;
+        self.flush(FlushReason::Age).await?;
+        let Some(table) = self.catalog.database(db).and_then(|d| d.table(table)) else {
+            return Ok(0);
+        };
+        let _persist = self.persist_lock.lock().await;
+        crate::delete::delete_identities(&self.store, &table, identities, predicate).await
+    }
+
     /// How long the rows of database `db` are kept: its own period, else the server default;
     /// `None` keeps them forever.
     pub fn retention(&self, db: &str) -> Option<Duration> {
@@ -436,6 +460,7 @@ impl Storage {
     /// until nothing is due, then deletes the files replaced more than the grace period ago.
     /// Returns what was compacted.
     pub async fn compact(&self) -> Result<Vec<Compacted>, StorageError> {
+        let _maintenance = self.maintenance.lock().await;
         let mut tables = Vec::new();
         for db in self.catalog.databases() {
             let cutoff = self.retention_cutoff(db.name());

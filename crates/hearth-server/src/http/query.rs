@@ -135,9 +135,13 @@ async fn execute(state: &HttpState, request: QueryRequest) -> Result<Response, A
             ApiError::BadRequest(e.to_string())
         }
     };
-    if let Some(result) = state.engine.execute_command(&q).await {
-        let tag = result.map_err(failed)?;
-        return Ok(Json(serde_json::json!({ "command": tag })).into_response());
+    if let Some(result) = state.engine.execute_command(&db, &q).await {
+        let (tag, rows) = result.map_err(failed)?;
+        let mut body = serde_json::json!({ "command": tag });
+        if let Some(rows) = rows {
+            body["rows"] = rows.into();
+        }
+        return Ok(Json(body).into_response());
     }
     let (schema, batches) = state.engine.query(&db, &q).await.map_err(failed)?;
     let body = encode(format, &schema, &batches)

@@ -22,13 +22,21 @@ use super::session::session;
 
 /// The answer to a statement Hearth runs itself (`CREATE` / `ALTER DATABASE`, which
 /// DataFusion's parser does not know), on either protocol.
-fn command_response(result: Result<&'static str, QueryError>) -> PgWireResult<Response> {
+fn command_response(
+    result: Result<(&'static str, Option<usize>), QueryError>,
+) -> PgWireResult<Response> {
     match result {
-        Ok(tag) => Ok(Response::Execution(Tag::new(tag))),
+        Ok((tag, None)) => Ok(Response::Execution(Tag::new(tag))),
+        Ok((tag, Some(rows))) => Ok(Response::Execution(Tag::new(tag).with_rows(rows))),
+        Err(QueryError::DataFusion(e)) => Err(PgWireError::UserError(Box::new(
+            super::errors::sqlstate(&e)
+                .unwrap_or_else(|| ErrorInfo::new("ERROR".into(), "XX000".into(), e.to_string())),
+        ))),
         Err(e) => {
             let code = match &e {
                 QueryError::Command { code, .. } => *code,
-                _ => "XX000",
+                QueryError::DatabaseNotFound(_) => "3D000",
+                QueryError::DataFusion(_) => "XX000",
             };
             Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "ERROR".into(),
@@ -69,7 +77,7 @@ impl SimpleQueryHandler for HearthQuery {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let s = session(client)?;
-        if let Some(result) = s.engine.execute_command(query).await {
+        if let Some(result) = s.engine.execute_command(&s.db, query).await {
             return command_response(result).map(|r| vec![r]);
         }
         <DfSessionService as SimpleQueryHandler>::do_query(&s.service, client, query).await
@@ -100,7 +108,7 @@ impl ExtendedQueryHandler for HearthQuery {
         let s = session(client)?;
         let sql = &portal.statement.statement.0;
         if portal.statement.statement.1.is_none()
-            && let Some(result) = s.engine.execute_command(sql).await
+            && let Some(result) = s.engine.execute_command(&s.db, sql).await
         {
             return command_response(result);
         }

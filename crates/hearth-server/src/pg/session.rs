@@ -87,6 +87,7 @@ impl Shared {
         HearthSession {
             service: DfSessionService::new_with_hooks(ctx, hooks),
             engine: self.engine.clone(),
+            db: db.to_string(),
         }
     }
 }
@@ -96,6 +97,8 @@ pub(super) struct HearthSession {
     pub(super) service: DfSessionService,
     /// The engine, for the statements Hearth answers itself.
     pub(super) engine: Arc<QueryEngine>,
+    /// The connection's database.
+    pub(super) db: String,
 }
 
 /// The session of a connection, installed at startup.
