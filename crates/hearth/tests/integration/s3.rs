@@ -83,6 +83,33 @@ impl Moto {
             .collect()
     }
 
+    /// Runs `script` (Python: `t` is the Delta table at `uri` opened by the `deltalake` package,
+    /// `json` is imported) and returns what it prints: an independent reader of the bucket.
+    pub(crate) fn read_delta(&self, uri: &str, script: &str) -> Vec<u8> {
+        let program = format!(
+            r#"
+import json, os, sys
+from deltalake import DeltaTable
+opts = {{"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}}
+t = DeltaTable(sys.argv[1], storage_options=opts)
+{script}
+sys.stdout.flush()
+os._exit(0)
+"#
+        );
+        let out = Command::new("python3")
+            .args(["-c", &program, uri, &self.endpoint])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "python: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
     fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
@@ -223,36 +250,18 @@ async fn persists_to_s3_and_a_fresh_node_serves_it_from_the_bucket_alone() {
     assert!(server.stop().success());
 
     // An independent Delta reader (the `deltalake` Python package) on the bucket.
-    let script = r#"
-import json, os, sys
-from deltalake import DeltaTable
-opts = {"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
-t = DeltaTable(sys.argv[1], storage_options=opts)
+    let out = moto.read_delta(
+        "s3://warehouse/prod/hearth/home/energy",
+        r#"
 rows = t.to_pyarrow_table().to_pylist()
 rows = [[r["household"], r["import_kwh"], r["power_w"]] for r in rows]
 print(json.dumps(sorted(rows, key=lambda r: [-1 if v is None else v for v in r])))
-sys.stdout.flush()
-os._exit(0)
-"#;
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            "s3://warehouse/prod/hearth/home/energy",
-            &moto.endpoint,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
+"#,
     );
     // Each flush's file holds the rows that flush merged: the second node's write of h1 at
     // 1764000000 (power_w only) is a row of its own until compaction merges the files; Hearth
     // merged it on read above.
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(
         rows,
         serde_json::json!([
@@ -408,28 +417,15 @@ async fn compaction_merges_small_files_without_changing_answers() {
     assert!(server.stop().success());
 
     // An outside reader now sees one row per identity, with the merged values.
-    let script = r#"
-import json, os, sys
-from deltalake import DeltaTable
-opts = {"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
-t = DeltaTable(sys.argv[1], storage_options=opts)
+    let out = moto.read_delta(
+        "s3://compact/c/home/energy",
+        r#"
 rows = t.to_pyarrow_table().to_pylist()
 rows.sort(key=lambda r: (r["household"], r["time"]))
 print(json.dumps({"files": len(t.file_uris()), "rows": [[r["household"], r["import_kwh"], r["power_w"]] for r in rows]}))
-sys.stdout.flush()
-os._exit(0)
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script, "s3://compact/c/home/energy", &moto.endpoint])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
+"#,
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(seen["files"], 1, "{seen}");
     let expected: Vec<serde_json::Value> = before
         .as_array()
@@ -516,26 +512,13 @@ async fn retention_drops_old_days_from_the_bucket_and_travels_with_it() {
     assert!(server.stop().success());
 
     // An outside reader sees only the kept day.
-    let script = r#"
-import json, os, sys
-from deltalake import DeltaTable
-opts = {"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
-t = DeltaTable(sys.argv[1], storage_options=opts)
+    let out = moto.read_delta(
+        "s3://retain/r/farm/barn",
+        r#"
 print(json.dumps(sorted(r["t"] for r in t.to_pyarrow_table().to_pylist())))
-sys.stdout.flush()
-os._exit(0)
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script, "s3://retain/r/farm/barn", &moto.endpoint])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
+"#,
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(seen, serde_json::json!([2.0]));
 
     // A fresh node reads the database's retention from the bucket: an old row written there
@@ -648,26 +631,13 @@ async fn delete_removes_every_version_of_the_matched_rows() {
 
     // The Delta table itself no longer has the deleted rows (an outside reader), and a fresh
     // node agrees.
-    let script = r#"
-import json, os, sys
-from deltalake import DeltaTable
-opts = {"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
-t = DeltaTable(sys.argv[1], storage_options=opts)
+    let out = moto.read_delta(
+        "s3://deletes/d/home/energy",
+        r#"
 print(json.dumps(sorted(r["power_w"] for r in t.to_pyarrow_table().to_pylist())))
-sys.stdout.flush()
-os._exit(0)
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script, "s3://deletes/d/home/energy", &moto.endpoint])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python: {}",
-        String::from_utf8_lossy(&out.stderr)
+"#,
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(seen, serde_json::json!([6.0, 7.0, 10.0]));
     let fresh = tempfile::tempdir().unwrap();
     let server = start(fresh.path(), &moto, "d", &[]);
