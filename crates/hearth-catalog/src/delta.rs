@@ -279,7 +279,20 @@ pub async fn commit(
         partition_by: Some(vec![DATE_COLUMN.to_string()]),
         predicate: None,
     };
-    let done = CommitBuilder::from(CommitProperties::default().with_application_transaction(txn))
+    let properties = CommitProperties::default().with_application_transaction(txn);
+    commit_actions(table, name, properties, actions, op).await
+}
+
+/// Commits `actions` on top of the table's current state and returns the new version.
+async fn commit_actions(
+    table: &mut DeltaTable,
+    name: &str,
+    properties: CommitProperties,
+    actions: Vec<Action>,
+    op: DeltaOperation,
+) -> Result<i64, CatalogError> {
+    let state = table.snapshot().map_err(delta_err(name))?;
+    let done = CommitBuilder::from(properties)
         .with_actions(actions)
         .build(Some(state as &dyn TableReference), table.log_store(), op)
         .await
@@ -329,7 +342,6 @@ pub async fn commit_replace(
 ) -> Result<i64, CatalogError> {
     let data_change = !matches!(why, Replacement::Compaction { .. });
     table.update_state().await.map_err(delta_err(name))?;
-    let state = table.snapshot().map_err(delta_err(name))?;
     let now_ms = now_millis();
     let partition = |f: &FileMeta| HashMap::from([(DATE_COLUMN.to_string(), Some(f.date.clone()))]);
     let mut actions = Vec::with_capacity(removed.len() + added.len());
@@ -367,14 +379,7 @@ pub async fn commit_replace(
             predicate: Some(predicate.clone()),
         },
     };
-    let done = CommitBuilder::from(CommitProperties::default())
-        .with_actions(actions)
-        .build(Some(state as &dyn TableReference), table.log_store(), op)
-        .await
-        .map_err(delta_err(name))?;
-    let version = done.version();
-    table.state = Some(done.snapshot);
-    Ok(i64::try_from(version).unwrap_or(i64::MAX))
+    commit_actions(table, name, CommitProperties::default(), actions, op).await
 }
 
 /// Deletes the files of a table that no version newer than `grace` ago refers to (the inputs of
