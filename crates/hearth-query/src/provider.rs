@@ -162,14 +162,18 @@ impl TableProvider for RawTable {
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // Buffer first, files second: see the module documentation.
         let buffered = self.buffer_batches()?;
         let files = self.table.state().files;
+        // Files whose time range misses the query's are not read: an identity includes its time,
+        // so no row of them could merge with a row the query keeps.
+        let (from, to) = time_bounds(filters);
         let partitioned: Vec<PartitionedFile> = files
             .iter()
+            .filter(|f| f.max_time >= from && f.min_time <= to)
             .map(|f| {
                 let meta = ObjectMeta {
                     location: self.store.table_file_key(
@@ -205,6 +209,75 @@ impl TableProvider for RawTable {
         }
         UnionExec::try_new(children)
     }
+}
+
+/// The closed range of `time` values (microseconds) that conjunctive `filters` allow: comparisons
+/// of the time column with timestamp literals (either side); anything else allows everything.
+pub fn time_bounds(filters: &[Expr]) -> (i64, i64) {
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    /// The literal in microseconds, rounded down and up (equal unless nanoseconds).
+    fn micros(e: &Expr) -> Option<(i64, i64)> {
+        let exact = |v: Option<i64>| v.map(|v| (v, v));
+        match e {
+            Expr::Literal(ScalarValue::TimestampMicrosecond(Some(v), _), _) => exact(Some(*v)),
+            Expr::Literal(ScalarValue::TimestampNanosecond(Some(v), _), _) => {
+                let lo = v.div_euclid(1_000);
+                Some((lo, if v.rem_euclid(1_000) == 0 { lo } else { lo + 1 }))
+            }
+            Expr::Literal(ScalarValue::TimestampMillisecond(Some(v), _), _) => {
+                exact(v.checked_mul(1_000))
+            }
+            Expr::Literal(ScalarValue::TimestampSecond(Some(v), _), _) => {
+                exact(v.checked_mul(1_000_000))
+            }
+            _ => None,
+        }
+    }
+    fn is_time(e: &Expr) -> bool {
+        matches!(e, Expr::Column(c) if c.name == TIME_COLUMN)
+    }
+    fn visit(e: &Expr, from: &mut i64, to: &mut i64) {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+            return;
+        };
+        if *op == Operator::And {
+            visit(left, from, to);
+            visit(right, from, to);
+            return;
+        }
+        // Normalise to `time <op> value`.
+        let (op, value) = if is_time(left) {
+            (*op, micros(right))
+        } else if is_time(right) {
+            let swapped = match op {
+                Operator::Lt => Operator::Gt,
+                Operator::LtEq => Operator::GtEq,
+                Operator::Gt => Operator::Lt,
+                Operator::GtEq => Operator::LtEq,
+                other => *other,
+            };
+            (swapped, micros(left))
+        } else {
+            return;
+        };
+        // Bounds are kept inclusive and rounded outwards: pruning may keep a file it could
+        // skip, never the other way round.
+        let Some((lo, hi)) = value else { return };
+        match op {
+            Operator::Eq => {
+                *from = (*from).max(lo);
+                *to = (*to).min(hi);
+            }
+            Operator::Gt | Operator::GtEq => *from = (*from).max(lo),
+            Operator::Lt | Operator::LtEq => *to = (*to).min(hi),
+            _ => {}
+        }
+    }
+    let (mut from, mut to) = (i64::MIN, i64::MAX);
+    for f in filters {
+        visit(f, &mut from, &mut to);
+    }
+    (from, to)
 }
 
 /// A Hearth table as SQL sees it: one row per identity, duplicates merged.

@@ -285,3 +285,68 @@ async fn names_with_any_letters_and_spaces_survive_a_flush_and_restart() {
     let text = pretty_format_batches(&batches).unwrap().to_string();
     assert!(text.contains("| 1     | 0             |"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_outside_the_queried_time_range_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    // Two days, so two files after the flush; then an update of day two in the buffer.
+    let body = "energy,household=h1 power_w=1 1764000000\n\
+                energy,household=h1 power_w=2 1764100000\n";
+    storage
+        .write_lp("home", body.as_bytes(), SECONDS)
+        .await
+        .unwrap();
+    storage.flush(FlushReason::Age).await.unwrap();
+    storage
+        .write_lp("home", b"energy,household=h1 power_w=3 1764100000", SECONDS)
+        .await
+        .unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    let day_two = "SELECT power_w FROM energy WHERE time >= '2025-11-25T00:00:00Z'";
+    assert!(table(&engine, day_two).await.contains("| 3.0     |"));
+    assert!(!table(&engine, day_two).await.contains("| 1.0     |"));
+    let plan = table(&engine, &format!("EXPLAIN {day_two}")).await;
+    assert!(plan.contains("date=2025-11-25"), "{plan}");
+    assert!(!plan.contains("date=2025-11-24"), "{plan}");
+    // Without a time condition both files are read.
+    let plan = table(&engine, "EXPLAIN SELECT power_w FROM energy").await;
+    assert!(
+        plan.contains("date=2025-11-24") && plan.contains("date=2025-11-25"),
+        "{plan}"
+    );
+    // Exact time, and the literal on the left.
+    let at = "SELECT power_w FROM energy WHERE '2025-11-24T16:00:00Z' = time";
+    assert!(table(&engine, at).await.contains("| 1.0     |"));
+}
+
+#[test]
+fn time_bounds_take_every_comparison_with_a_timestamp() {
+    use crate::provider::time_bounds;
+    use datafusion::common::ScalarValue;
+    use datafusion::prelude::{col, lit};
+    let ts = |v: i64| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(v),
+            Some("UTC".into()),
+        ))
+    };
+    let ns = |v: i64| lit(ScalarValue::TimestampNanosecond(Some(v), None));
+    assert_eq!(time_bounds(&[]), (i64::MIN, i64::MAX));
+    assert_eq!(
+        time_bounds(&[col("time").gt_eq(ts(10)).and(col("time").lt(ts(20)))]),
+        (10, 20)
+    );
+    assert_eq!(time_bounds(&[ts(10).lt(col("time"))]), (10, i64::MAX));
+    assert_eq!(time_bounds(&[col("time").eq(ns(1_500))]), (1, 2));
+    assert_eq!(
+        time_bounds(&[col("time").lt_eq(ns(-1_500))]),
+        (i64::MIN, -1)
+    );
+    // Other columns, other operators and OR do not narrow anything.
+    assert_eq!(time_bounds(&[col("other").gt(ts(5))]), (i64::MIN, i64::MAX));
+    assert_eq!(
+        time_bounds(&[col("time").gt(ts(5)).or(col("time").lt(ts(1)))]),
+        (i64::MIN, i64::MAX)
+    );
+}
