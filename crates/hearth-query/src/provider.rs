@@ -91,11 +91,20 @@ impl RawTable {
         state: &dyn Session,
         files: Vec<PartitionedFile>,
         projection: Option<&Vec<usize>>,
+        filters: &[Expr],
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let url = ObjectStoreUrl::parse(self.store.object_store_url())?;
         let runtime = state.runtime_env();
         let object_store = runtime.object_store(&url)?;
-        let source = ParquetSource::new(df_table_schema(&self.file_schema))
+        let mut source = ParquetSource::new(df_table_schema(&self.file_schema));
+        // The conditions pushed down here are on tags and time only (DataFusion pushes nothing
+        // else through the merging aggregate), so row groups, pages and rows they exclude can
+        // never merge with a row the query keeps.
+        if let Some(predicate) = conjunction(filters.iter().cloned()) {
+            let schema = datafusion::common::DFSchema::try_from(self.raw_schema.clone())?;
+            source = source.with_predicate(state.create_physical_expr(predicate, &schema)?);
+        }
+        let source = source
             .with_table_parquet_options(state.default_table_options().parquet)
             .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
                 object_store,
@@ -192,7 +201,7 @@ impl TableProvider for RawTable {
             .collect();
         let mut children: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !partitioned.is_empty() {
-            children.push(self.parquet_exec(state, partitioned, projection)?);
+            children.push(self.parquet_exec(state, partitioned, projection, filters)?);
         }
         if !buffered.is_empty() {
             children.push(MemorySourceConfig::try_new_exec(

@@ -318,6 +318,19 @@ async fn files_outside_the_queried_time_range_are_not_read() {
     // Exact time, and the literal on the left.
     let at = "SELECT power_w FROM energy WHERE '2025-11-24T16:00:00Z' = time";
     assert!(table(&engine, at).await.contains("| 1.0     |"));
+    // Conditions on tags reach the Parquet scan as its predicate (row groups, pages, rows), and
+    // the merge with the buffer is unchanged.
+    let tagged = "SELECT power_w FROM energy WHERE household = 'h1' ORDER BY time";
+    let plan = table(&engine, &format!("EXPLAIN {tagged}")).await;
+    assert!(plan.contains("predicate=household@"), "{plan}");
+    let rows = table(&engine, tagged).await;
+    assert!(
+        rows.contains("| 1.0     |") && rows.contains("| 3.0     |"),
+        "{rows}"
+    );
+    assert!(!rows.contains("| 2.0     |"), "{rows}");
+    let none = "SELECT count(*) AS n FROM energy WHERE household = 'h2'";
+    assert!(table(&engine, none).await.contains("| 0 |"));
 }
 
 #[test]
