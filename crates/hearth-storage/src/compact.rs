@@ -30,7 +30,7 @@ use hearth_catalog::store::Store;
 use crate::align::align;
 use crate::dedup::dedup_sorted;
 use crate::error::StorageError;
-use crate::persist::{file_rank, write_parquet};
+use crate::persist::{file_rank, time_range, write_parquet};
 
 /// When and how much to compact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,15 +149,7 @@ pub async fn compact_table(
         tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
             let merged = merge_files(&loaded, &arrow_schema, &tags)?;
             let bytes = write_parquet(&merged, &tags)?;
-            let time = merged
-                .column(merged.schema().index_of(TIME_COLUMN)?)
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::TimestampMicrosecondArray>()
-                .ok_or_else(|| StorageError::Payload("time column of the wrong type".into()))?
-                .values()
-                .clone();
-            let min = time.iter().copied().min().unwrap_or(0);
-            let max = time.iter().copied().max().unwrap_or(0);
+            let (min, max) = time_range(&merged)?.unwrap_or((0, 0));
             Ok((
                 bytes,
                 stats_json(&merged),

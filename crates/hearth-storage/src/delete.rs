@@ -23,7 +23,7 @@ use hearth_catalog::store::Store;
 
 use crate::align::align;
 use crate::error::StorageError;
-use crate::persist::write_parquet;
+use crate::persist::{time_range, write_parquet};
 
 /// The identity columns (tags in schema order, then time) of batches in `schema`.
 fn identity_columns(schema: &SchemaRef, tags: &[usize]) -> Result<Vec<usize>, StorageError> {
@@ -59,16 +59,9 @@ pub async fn delete_identities(
         let keys: Vec<ArrayRef> = cols.iter().map(|&i| batch.column(i).clone()).collect();
         let encoded = rows.convert_columns(&keys)?;
         doomed.extend(encoded.iter().map(|r| r.as_ref().to_vec()));
-        let time = datafusion::arrow::compute::cast(
-            batch.column(cols[cols.len() - 1]),
-            &datafusion::arrow::datatypes::DataType::Int64,
-        )?;
-        let time = datafusion::arrow::array::AsArray::as_primitive::<
-            datafusion::arrow::datatypes::Int64Type,
-        >(&time);
-        for t in time.values().iter() {
-            min_time = min_time.min(*t);
-            max_time = max_time.max(*t);
+        if let Some((min, max)) = time_range(&batch)? {
+            min_time = min_time.min(min);
+            max_time = max_time.max(max);
         }
     }
     if doomed.is_empty() {
@@ -106,7 +99,7 @@ pub async fn delete_identities(
         let kept = datafusion::arrow::compute::concat_batches(&arrow_schema, &kept)?;
         if kept.num_rows() > 0 {
             let encoded = write_parquet(&kept, &tags)?;
-            let (min, max) = time_range(&kept, cols[cols.len() - 1])?;
+            let (min, max) = time_range(&kept)?.unwrap_or((0, 0));
             let meta = FileMeta {
                 path: format!(
                     "date={}/part-{:020}-{}.zstd.parquet",
@@ -149,17 +142,4 @@ pub async fn delete_identities(
         s.files.extend(added.iter().cloned());
     });
     Ok(deleted)
-}
-
-fn time_range(batch: &RecordBatch, col: usize) -> Result<(i64, i64), StorageError> {
-    let time = datafusion::arrow::compute::cast(
-        batch.column(col),
-        &datafusion::arrow::datatypes::DataType::Int64,
-    )?;
-    let time = datafusion::arrow::array::AsArray::as_primitive::<
-        datafusion::arrow::datatypes::Int64Type,
-    >(&time);
-    let min = time.values().iter().copied().min().unwrap_or(0);
-    let max = time.values().iter().copied().max().unwrap_or(0);
-    Ok((min, max))
 }

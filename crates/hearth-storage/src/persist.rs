@@ -171,12 +171,7 @@ fn encode_files(
     let mut out = Vec::new();
     for (date, rows) in split_by_day(&merged)? {
         let bytes = write_parquet(&rows, tags)?;
-        let time = rows.column(rows.schema().index_of(TIME_COLUMN)?);
-        let time = time
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .expect("time column type checked by split_by_day");
-        let (min_time, max_time) = min_max(time);
+        let (min_time, max_time) = time_range(&rows)?.unwrap_or((0, 0));
         let path = format!(
             "date={date}/part-{seq:020}-{}.zstd.parquet",
             uuid::Uuid::new_v4().simple()
@@ -228,16 +223,22 @@ pub async fn persist_table(
     Ok(files)
 }
 
-fn min_max(time: &TimestampMicrosecondArray) -> (i64, i64) {
+/// The smallest and largest `time` of a batch in a table's schema; `None` when it has no rows.
+pub fn time_range(batch: &RecordBatch) -> Result<Option<(i64, i64)>, StorageError> {
+    let time = batch
+        .column(batch.schema().index_of(TIME_COLUMN)?)
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .ok_or_else(|| StorageError::Payload("time column of the wrong type".into()))?;
     let v = time.values();
-    let min = v.iter().copied().min().unwrap_or(0);
-    let max = v.iter().copied().max().unwrap_or(0);
-    (min, max)
+    Ok(v.iter().copied().min().zip(v.iter().copied().max()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
 
     #[test]
     fn days_are_utc_and_floor_negative_times() {
@@ -247,9 +248,16 @@ mod tests {
     }
 
     #[test]
-    fn null_count_of_time_is_zero_after_merge() {
-        let t = TimestampMicrosecondArray::from(vec![3, 1, 2]);
-        assert_eq!(min_max(&t), (1, 3));
+    fn time_range_of_a_batch() {
+        let t = TimestampMicrosecondArray::from(vec![3, 1, 2]).with_timezone("UTC");
         assert_eq!(t.null_count(), 0);
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            TIME_COLUMN,
+            t.data_type().clone(),
+            false,
+        )]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(t)]).unwrap();
+        assert_eq!(time_range(&batch).unwrap(), Some((1, 3)));
+        assert_eq!(time_range(&batch.slice(0, 0)).unwrap(), None);
     }
 }
