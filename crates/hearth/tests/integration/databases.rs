@@ -3,27 +3,52 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::server::{Server, http, post, query_json};
+use crate::server::{Server, post, query_json};
+
+/// The rows of `barn`, oldest first.
+pub(crate) const BARN: &str = "SELECT t FROM barn ORDER BY time";
+
+/// Creates database `farm` with a retention of 5 days over HTTP, and writes to it a row 10 days
+/// old (t=1) and one an hour old (t=2), of which queries show only the second. Returns the
+/// current time in seconds.
+pub(crate) async fn farm_with_an_old_and_a_new_row(server: &Server) -> u64 {
+    let (status, body) = crate::server::sql(
+        server,
+        "any",
+        "CREATE DATABASE farm WITH (retention = '5 days')",
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({"command": "CREATE DATABASE"}))
+    );
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = format!(
+        "barn,sensor=a t=1 {}\nbarn,sensor=a t=2 {}\n",
+        now - 10 * 86_400,
+        now - 3_600
+    );
+    let url = server.url("/api/v3/write_lp?db=farm&precision=s");
+    assert_eq!(post(&url, body).await.0, 204);
+    assert_eq!(
+        query_json(server, "farm", BARN).await,
+        serde_json::json!([{"t": 2.0}])
+    );
+    now
+}
 
 async fn sql(server: &Server, q: &str) -> (u16, serde_json::Value) {
-    let r = http()
-        .post(server.url("/api/v3/query_sql"))
-        .json(&serde_json::json!({"db": "any", "q": q}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    crate::server::sql(server, "any", q).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn databases_with_retention_hide_old_rows_and_keep_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    let (status, body) = sql(&server, "CREATE DATABASE farm WITH (retention = '5 days')").await;
-    assert_eq!(
-        (status, body),
-        (200, serde_json::json!({"command": "CREATE DATABASE"}))
-    );
+    farm_with_an_old_and_a_new_row(&server).await;
     let (status, body) = sql(&server, "create database FARM").await;
     assert_eq!(status, 400);
     assert!(
@@ -46,22 +71,7 @@ async fn databases_with_retention_hide_old_rows_and_keep_the_setting() {
     );
     assert_eq!(sql(&server, "CREATE DATABASE empty").await.0, 200);
 
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let body = format!(
-        "barn,sensor=a t=1 {}\nbarn,sensor=a t=2 {}\n",
-        now - 10 * 86_400,
-        now - 3_600
-    );
-    let url = server.url("/api/v3/write_lp?db=farm&precision=s");
-    assert_eq!(post(&url, body).await.0, 204);
-    let q = "SELECT t FROM barn ORDER BY time";
-    assert_eq!(
-        query_json(&server, "farm", q).await,
-        serde_json::json!([{"t": 2.0}])
-    );
+    let q = BARN;
 
     // Over the PostgreSQL protocol, with its SQLSTATEs.
     let pg = server.pg("farm").await;

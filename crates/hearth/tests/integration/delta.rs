@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::server::{Server, post, query_json};
+use crate::server::{Server, query_json, write_two_days};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_leaves_delta_tables_that_deltalake_reads() {
@@ -10,20 +10,7 @@ async fn graceful_stop_leaves_delta_tables_that_deltalake_reads() {
     let server = Server::start(dir.path(), &["--flush-interval", "1h"]);
     let url = server.url("/api/v3/write_lp?db=home&precision=s");
     // Two days, two tables, an overwrite of one identity, a field that appears later.
-    let body = "energy,household=h1,meter=m1 import_kwh=1.5,power_w=230 1764000000\n\
-                energy,household=h2,meter=m1 import_kwh=2.5,power_w=100 1764000000\n\
-                energy,household=h1,meter=m1 import_kwh=9.5 1764100000\n\
-                climate,household=h1,room=kitchen temperature_c=21.5,heating=true 1764000060";
-    assert_eq!(post(&url, body).await.0, 204);
-    assert_eq!(
-        post(
-            &url,
-            "energy,household=h2,meter=m1 power_w=120,export_kwh=0.25 1764000000"
-        )
-        .await
-        .0,
-        204
-    );
+    write_two_days(&url).await;
     let expected = query_json(
         &server,
         "home",

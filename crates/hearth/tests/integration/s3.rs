@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::server::{Server, http, post, query_json};
+use crate::server::{Server, http, post, query_json, sql, write_two_days};
 
 /// A running `moto_server` with one bucket.
 pub(crate) struct Moto {
@@ -155,20 +155,7 @@ async fn persists_to_s3_and_a_fresh_node_serves_it_from_the_bucket_alone() {
         &["--flush-interval", "1h"],
     );
     let url = server.url("/api/v3/write_lp?db=home&precision=s");
-    let body = "energy,household=h1,meter=m1 import_kwh=1.5,power_w=230 1764000000\n\
-                energy,household=h2,meter=m1 import_kwh=2.5,power_w=100 1764000000\n\
-                energy,household=h1,meter=m1 import_kwh=9.5 1764100000\n\
-                climate,household=h1,room=kitchen temperature_c=21.5,heating=true 1764000060";
-    assert_eq!(post(&url, body).await.0, 204);
-    assert_eq!(
-        post(
-            &url,
-            "energy,household=h2,meter=m1 power_w=120,export_kwh=0.25 1764000000"
-        )
-        .await
-        .0,
-        204
-    );
+    write_two_days(&url).await;
     let sql = "SELECT household, import_kwh, power_w, export_kwh, time FROM energy \
                ORDER BY household, time";
     let expected = query_json(&server, "home", sql).await;
@@ -456,29 +443,8 @@ async fn retention_drops_old_days_from_the_bucket_and_travels_with_it() {
         "0s",
     ];
     let server = start(dir.path(), &moto, "r", &flags);
-    let r = http()
-        .post(server.url("/api/v3/query_sql"))
-        .json(&serde_json::json!({"db": "farm", "q": "CREATE DATABASE farm WITH (retention = '5 days')"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let body = format!(
-        "barn,sensor=a t=1 {}\nbarn,sensor=a t=2 {}\n",
-        now - 10 * 86_400,
-        now - 3_600
-    );
-    let url = server.url("/api/v3/write_lp?db=farm&precision=s");
-    assert_eq!(post(&url, body).await.0, 204);
-    let q = "SELECT t FROM barn ORDER BY time";
-    assert_eq!(
-        query_json(&server, "farm", q).await,
-        serde_json::json!([{"t": 2.0}])
-    );
+    let now = crate::databases::farm_with_an_old_and_a_new_row(&server).await;
+    let q = crate::databases::BARN;
     // The old day is flushed, then dropped by a Delta commit and its file vacuumed: one file
     // (the kept day) is left, in the catalog and in the bucket.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -546,24 +512,14 @@ async fn delete_removes_every_version_of_the_matched_rows() {
                  energy,household=h2 power_w=7,import_kwh=3 1764000000\n\
                  energy,household=h2 power_w=8,import_kwh=4 1764100000\n";
     assert_eq!(post(&url, first).await.0, 204);
-    let sql = |q: &'static str| {
-        let server = &server;
-        async move {
-            let r = http()
-                .post(server.url("/api/v3/query_sql"))
-                .json(&serde_json::json!({"db": "home", "q": q}))
-                .send()
-                .await
-                .unwrap();
-            (
-                r.status().as_u16(),
-                r.json::<serde_json::Value>().await.unwrap(),
-            )
-        }
-    };
     // A flush happens inside DELETE; a no-op delete leaves the rows.
     assert_eq!(
-        sql("DELETE FROM energy WHERE household = 'nobody'").await,
+        sql(
+            &server,
+            "home",
+            "DELETE FROM energy WHERE household = 'nobody'"
+        )
+        .await,
         (200, serde_json::json!({"command": "DELETE", "rows": 0}))
     );
     assert_eq!(
@@ -573,7 +529,13 @@ async fn delete_removes_every_version_of_the_matched_rows() {
         204
     );
     assert_eq!(
-        sql("DELETE FROM energy WHERE household = 'nobody'").await.0,
+        sql(
+            &server,
+            "home",
+            "DELETE FROM energy WHERE household = 'nobody'"
+        )
+        .await
+        .0,
         200
     );
     let files = query_json(
@@ -590,7 +552,7 @@ async fn delete_removes_every_version_of_the_matched_rows() {
     // The glitch is deleted by a condition on a field: the older version (power 5, in the older
     // file) must not come back.
     assert_eq!(
-        sql("DELETE FROM energy WHERE power_w > 1000").await,
+        sql(&server, "home", "DELETE FROM energy WHERE power_w > 1000").await,
         (200, serde_json::json!({"command": "DELETE", "rows": 1}))
     );
     let q = "SELECT household, power_w, import_kwh FROM energy ORDER BY household, time";

@@ -166,6 +166,29 @@ pub(crate) async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, Str
     (status, r.text().await.unwrap())
 }
 
+/// Writes the persistence fixture to the v3 endpoint `url` (precision seconds): two days, two
+/// tables (`energy`, `climate`), an overwrite of one identity, a field that appears later.
+pub(crate) async fn write_two_days(url: &str) {
+    let body = "energy,household=h1,meter=m1 import_kwh=1.5,power_w=230 1764000000\n\
+                energy,household=h2,meter=m1 import_kwh=2.5,power_w=100 1764000000\n\
+                energy,household=h1,meter=m1 import_kwh=9.5 1764100000\n\
+                climate,household=h1,room=kitchen temperature_c=21.5,heating=true 1764000060";
+    assert_eq!(post(url, body).await.0, 204);
+    let update = "energy,household=h2,meter=m1 power_w=120,export_kwh=0.25 1764000000";
+    assert_eq!(post(url, update).await.0, 204);
+}
+
+/// Runs SQL over HTTP in `db`; returns the status and the JSON answer, whatever they are.
+pub(crate) async fn sql(server: &Server, db: &str, q: &str) -> (u16, serde_json::Value) {
+    let r = http()
+        .post(server.url("/api/v3/query_sql"))
+        .json(&serde_json::json!({"db": db, "q": q}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 /// Runs SQL over HTTP and returns the JSON rows.
 pub(crate) async fn query_json(server: &Server, db: &str, sql: &str) -> serde_json::Value {
     let r = http()
