@@ -313,6 +313,11 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("2 weeks").is_err());
+        assert_eq!(
+            parse_duration("400d").unwrap(),
+            Duration::from_secs(400 * 86_400)
+        );
+        assert!(parse_duration("99999999999999999d").is_err());
     }
 
     #[test]

@@ -133,3 +133,27 @@ async fn databases_with_retention_hide_old_rows_and_keep_the_setting() {
         .unwrap();
     assert_eq!(tables[0].get::<_, i64>(0), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_flag_applies_to_databases_without_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--retention", "5d"]);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = format!("barn t=1 {}\nbarn t=2 {}\n", now - 10 * 86_400, now - 60);
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    assert_eq!(post(&url, body).await.0, 204);
+    assert_eq!(
+        query_json(&server, "home", BARN).await,
+        serde_json::json!([{"t": 2.0}])
+    );
+    // A database's own period wins over the flag.
+    let (status, _) = sql(&server, "ALTER DATABASE home SET retention = '30 days'").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        query_json(&server, "home", BARN).await,
+        serde_json::json!([{"t": 1.0}, {"t": 2.0}])
+    );
+}
