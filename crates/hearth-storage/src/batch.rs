@@ -135,11 +135,6 @@ impl BatchBuilder {
         self.rows
     }
 
-    /// Number of columns (including ones no row has set yet).
-    pub fn num_columns(&self) -> usize {
-        self.columns.len()
-    }
-
     /// The position of column `name`, if it has one.
     pub fn find(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()

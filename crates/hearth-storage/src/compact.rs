@@ -199,12 +199,6 @@ pub async fn compact_table(
     }))
 }
 
-/// The first day (`YYYY-MM-DD`, UTC) whose rows may be newer than `cutoff_us`: days before it
-/// end at or before the cutoff.
-pub fn first_kept_day(cutoff_us: i64) -> String {
-    crate::persist::day_of(cutoff_us)
-}
-
 /// Drops the day partitions of `table` that lie wholly before `cutoff_us` (microseconds since
 /// the epoch) in one Delta commit. Returns the number of files dropped.
 pub async fn expire_table(
@@ -212,7 +206,8 @@ pub async fn expire_table(
     table: &Table,
     cutoff_us: i64,
 ) -> Result<usize, StorageError> {
-    let keep_from = first_kept_day(cutoff_us);
+    // The first day kept (the cutoff's own), for the table history.
+    let keep_from = crate::persist::day_of(cutoff_us);
     // A file holds rows of one day: its day ends before the cutoff's day starts exactly when
     // its newest row does (compared as numbers; day strings do not sort past year 9999).
     let cutoff_day_start = cutoff_us - cutoff_us.rem_euclid(86_400_000_000);
