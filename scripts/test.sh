@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Hearth. On a fresh machine with Rust and Python it first installs what the
 # tests use: psql (Debian's postgresql-client), Python's deltalake + pyarrow (the independent
-# Delta Lake reader) and moto's S3 server (the object-store tests start it themselves). Safe to
+# Delta Lake reader), moto's S3 server (the object-store tests start it themselves) and DuckDB (the
+# oracle for the TSBS queries). Safe to
 # run repeatedly; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,8 @@ py_need=()
 python3 -c 'import deltalake, pyarrow' >/dev/null 2>&1 || py_need+=('deltalake>=1.0' 'pyarrow>=15')
 # moto's S3 server: the real S3 API the object-store tests run against.
 python3 -c 'import moto.server, flask' >/dev/null 2>&1 || py_need+=('moto[server]>=5.0.13')
+# DuckDB: the oracle the TSBS query answers are compared with.
+python3 -c 'import duckdb' >/dev/null 2>&1 || py_need+=('duckdb>=1.1')
 if [ ${#py_need[@]} -gt 0 ]; then
   echo "installing Python packages ${py_need[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${py_need[@]}" \

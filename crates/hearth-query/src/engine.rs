@@ -11,12 +11,18 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::CatalogProviderList;
+use datafusion::catalog::Session;
 use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::ScalarUDF;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use hearth_storage::Storage;
 
@@ -36,6 +42,25 @@ pub struct QueryEngine {
 impl std::fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueryEngine").finish_non_exhaustive()
+    }
+}
+
+/// DataFusion's physical planner with Hearth's plan nodes.
+#[derive(Debug)]
+struct HearthPlanner;
+
+#[async_trait::async_trait]
+impl QueryPlanner for HearthPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
+            functions::gapfill::GapFillPlanner,
+        )])
+        .create_physical_plan(logical_plan, session)
+        .await
     }
 }
 
@@ -86,20 +111,26 @@ impl QueryEngine {
             .execution
             .sort_spill_reservation_bytes
             .min(memory_limit / 16);
-        let template = SessionStateBuilder::new()
+        let mut template = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime.clone())
             .with_catalog_list(catalogs.clone() as Arc<dyn CatalogProviderList>)
             .with_default_features()
+            .with_query_planner(Arc::new(HearthPlanner))
             .build();
-        let mut engine = QueryEngine {
+        template.add_analyzer_rule(Arc::new(functions::gapfill::GapFillRule));
+        for udf in functions::scalar_functions() {
+            template.register_udf(Arc::new(udf))?;
+        }
+        for udaf in functions::aggregate_functions() {
+            template.register_udaf(Arc::new(udaf))?;
+        }
+        Ok(QueryEngine {
             storage: catalogs_storage,
             catalogs,
             runtime,
             template,
-        };
-        engine.register_udf(functions::version_udf());
-        Ok(engine)
+        })
     }
 
     /// The catalogs (to add schemas such as `pg_catalog`).

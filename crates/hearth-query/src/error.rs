@@ -1,5 +1,9 @@
-//! Errors of the query layer.
+//! Errors of the query layer, and their PostgreSQL SQLSTATE codes (in one place, for the wire
+//! protocol, HTTP and tests alike).
 
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
 use thiserror::Error;
 
 /// What can go wrong running a query.
@@ -18,5 +22,72 @@ pub enum QueryError {
     },
     /// DataFusion refused or failed the query.
     #[error("{}", .0.message())]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(#[from] DataFusionError),
+}
+
+impl QueryError {
+    /// The SQLSTATE and the message a PostgreSQL client gets.
+    pub fn sqlstate(&self) -> (&'static str, String) {
+        match self {
+            QueryError::DatabaseNotFound(_) => ("3D000", self.to_string()),
+            QueryError::Command { code, message } => (code, message.clone()),
+            QueryError::DataFusion(e) => datafusion_sqlstate(e),
+        }
+    }
+}
+
+/// The SQLSTATE and message of an error DataFusion (or its SQL parser) raised, if it is one.
+pub fn sqlstate(
+    error: &(dyn std::error::Error + Send + Sync + 'static),
+) -> Option<(&'static str, String)> {
+    if let Some(p) = error.downcast_ref::<ParserError>() {
+        return Some(("42601", p.to_string()));
+    }
+    if let Some(q) = error.downcast_ref::<QueryError>() {
+        return Some(q.sqlstate());
+    }
+    error
+        .downcast_ref::<DataFusionError>()
+        .map(datafusion_sqlstate)
+}
+
+fn datafusion_sqlstate(error: &DataFusionError) -> (&'static str, String) {
+    let root = error.find_root();
+    match root {
+        DataFusionError::SQL(p, _) => ("42601", p.to_string()),
+        DataFusionError::Plan(m) if m.starts_with("table '") && m.ends_with("' not found") => {
+            let full = &m["table '".len()..m.len() - "' not found".len()];
+            let name = full.rsplit('.').next().unwrap_or(full);
+            ("42P01", format!("relation \"{name}\" does not exist"))
+        }
+        DataFusionError::Plan(m) if m.starts_with("failed to resolve schema") => {
+            ("3F000", m.clone())
+        }
+        DataFusionError::SchemaError(s, _)
+            if matches!(s.as_ref(), SchemaError::FieldNotFound { .. }) =>
+        {
+            ("42703", root.message().into_owned())
+        }
+        DataFusionError::NotImplemented(m) => ("0A000", m.clone()),
+        DataFusionError::ResourcesExhausted(m) => ("53200", m.clone()),
+        DataFusionError::ArrowError(e, _)
+            if matches!(
+                e.as_ref(),
+                datafusion::arrow::error::ArrowError::DivideByZero
+            ) =>
+        {
+            ("22012", "division by zero".into())
+        }
+        DataFusionError::ArrowError(e, _)
+            if matches!(
+                e.as_ref(),
+                datafusion::arrow::error::ArrowError::CastError(_)
+                    | datafusion::arrow::error::ArrowError::ParseError(_)
+            ) =>
+        {
+            ("22P02", root.message().into_owned())
+        }
+        DataFusionError::Plan(m) => ("42601", m.clone()),
+        other => ("XX000", other.message().into_owned()),
+    }
 }

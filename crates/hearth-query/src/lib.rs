@@ -8,7 +8,7 @@
 pub mod catalogs;
 pub mod ddl;
 pub mod engine;
-mod error;
+pub mod error;
 pub mod functions;
 pub mod provider;
 pub mod system;

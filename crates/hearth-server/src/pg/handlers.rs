@@ -28,20 +28,12 @@ fn command_response(
     match result {
         Ok((tag, None)) => Ok(Response::Execution(Tag::new(tag))),
         Ok((tag, Some(rows))) => Ok(Response::Execution(Tag::new(tag).with_rows(rows))),
-        Err(QueryError::DataFusion(e)) => Err(PgWireError::UserError(Box::new(
-            super::errors::sqlstate(&e)
-                .unwrap_or_else(|| ErrorInfo::new("ERROR".into(), "XX000".into(), e.to_string())),
-        ))),
         Err(e) => {
-            let code = match &e {
-                QueryError::Command { code, .. } => *code,
-                QueryError::DatabaseNotFound(_) => "3D000",
-                QueryError::DataFusion(_) => "XX000",
-            };
+            let (code, message) = e.sqlstate();
             Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "ERROR".into(),
                 code.into(),
-                e.to_string(),
+                message,
             ))))
         }
     }

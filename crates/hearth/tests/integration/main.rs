@@ -10,4 +10,6 @@ mod idempotency;
 mod limits;
 mod s3;
 mod server;
+mod slt;
+mod tsbs;
 mod write_read;

@@ -1,0 +1,1051 @@
+//! Gap filling: `date_bin_gapfill`, `locf()` and `interpolate()` (InfluxDB 3's names).
+//!
+//! ```sql
+//! SELECT date_bin_gapfill(INTERVAL '1 minute', time) AS minute, room,
+//!        locf(avg(temperature)), interpolate(max(humidity))
+//! FROM climate WHERE time >= '2024-05-01T10:00:00Z' AND time < '2024-05-01T11:00:00Z'
+//! GROUP BY minute, room
+//! ```
+//!
+//! answers one row per minute of the hour for every room that has data, minutes without rows
+//! included: their aggregates are NULL, or carried forward from the last minute with a value
+//! (`locf`), or interpolated linearly between the minutes around them (`interpolate`).
+//!
+//! The analyzer rule [`GapFillRule`] rewrites such a query: the aggregate groups by `date_bin`
+//! instead, and a [`GapFill`] node above it adds the missing buckets. The range comes from the
+//! `WHERE` clause's bounds on the binned column, both of which are required (a bound such as
+//! `now() - INTERVAL '1 hour'` is evaluated when the query runs); the first bucket is the one
+//! holding the lower bound, the last the one before the upper bound (or holding it, for `<=`).
+//! Groups are the combinations of the other `GROUP BY` values that have rows in the range.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, PrimitiveArray, RecordBatch, RecordBatchOptions,
+    UInt32Array,
+};
+use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::catalog::Session;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{
+    Column, DFSchema, DFSchemaRef, DataFusionError, Result, ScalarValue, exec_err, plan_err,
+};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::expr::{Alias, ScalarFunction};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{
+    Aggregate, BinaryExpr, ColumnarValue, Expr, Extension, LogicalPlan, Operator, Projection,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, UserDefinedLogicalNode,
+    UserDefinedLogicalNodeCore, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, PlanProperties, collect,
+};
+use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
+
+use super::bins;
+
+/// Most rows one gap-filling query may produce (groups × buckets).
+const MAX_ROWS: usize = 10_000_000;
+
+const GAPFILL: &str = "date_bin_gapfill";
+const LOCF: &str = "locf";
+const INTERPOLATE: &str = "interpolate";
+
+/// A marker function: meaningful only where [`GapFillRule`] rewrites it away.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Marker {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Marker {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if self.name == GAPFILL {
+            return bins::date_bin_udf().return_type(arg_types);
+        }
+        Ok(arg_types[0].clone())
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        exec_err!("{}", misuse(self.name))
+    }
+}
+
+/// Why a marker function cannot run where it stands.
+fn misuse(name: &str) -> String {
+    if name == GAPFILL {
+        "date_bin_gapfill(interval, time) can only be a GROUP BY expression of an aggregate query \
+         whose WHERE clause bounds the time from below and above"
+            .to_string()
+    } else {
+        format!(
+            "{name}() can only wrap an aggregate of a query that groups by date_bin_gapfill, \
+             as in SELECT date_bin_gapfill(...) AS t, {name}(avg(x)) ... GROUP BY t"
+        )
+    }
+}
+
+/// `date_bin_gapfill(interval, time [, origin])`.
+pub fn date_bin_gapfill_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Marker {
+        name: GAPFILL,
+        signature: bins::date_bin_udf().signature().clone(),
+    })
+}
+
+/// `locf(aggregate)`: last observation carried forward.
+pub fn locf_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Marker {
+        name: LOCF,
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+/// `interpolate(aggregate)`: linear interpolation between the buckets around a gap.
+pub fn interpolate_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(Marker {
+        name: INTERPOLATE,
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+/// The arguments of `expr` if it calls the function `name`.
+fn call_of<'a>(expr: &'a Expr, name: &str) -> Option<&'a [Expr]> {
+    match expr {
+        Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == name => Some(args),
+        _ => None,
+    }
+}
+
+fn uses(expr: &Expr, name: &str) -> bool {
+    expr.exists(|e| Ok(call_of(e, name).is_some()))
+        .unwrap_or(false)
+}
+
+/// How a filled copy of an aggregate column gets values for missing buckets (the column itself
+/// is NULL there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+pub enum Fill {
+    /// The last non-NULL value before it in the group.
+    Locf,
+    /// Linear between the non-NULL values before and after it in the group.
+    Interpolate,
+}
+
+/// A filled copy of an aggregate column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub struct Derived {
+    source: usize,
+    fill: Fill,
+    name: String,
+}
+
+/// The logical node: the aggregate's rows plus the missing buckets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GapFill {
+    input: LogicalPlan,
+    /// Index of the bucket column in the input.
+    bucket: usize,
+    /// Indices of the other grouping columns.
+    groups: Vec<usize>,
+    /// The aggregate columns (NULL in added buckets).
+    aggregates: Vec<usize>,
+    /// Filled copies of aggregate columns, appended after the input's columns: `locf(c)`,
+    /// `interpolate(c)`.
+    derived: Vec<Derived>,
+    /// The bucket width (an interval).
+    stride: Expr,
+    /// The first bucket: `date_bin(stride, lower bound, origin)`.
+    first: Expr,
+    /// The upper bound, and whether it is inclusive.
+    upper: Expr,
+    upper_inclusive: bool,
+    schema: DFSchemaRef,
+}
+
+impl GapFill {
+    fn output_schema(
+        input: &LogicalPlan,
+        aggregates: &[usize],
+        derived: &[Derived],
+    ) -> Result<DFSchemaRef> {
+        let schema = input.schema();
+        let mut fields: Vec<_> = schema
+            .iter()
+            .enumerate()
+            .map(|(i, (qualifier, field))| {
+                let field = if aggregates.contains(&i) {
+                    Arc::new(field.as_ref().clone().with_nullable(true))
+                } else {
+                    field.clone()
+                };
+                (qualifier.cloned(), field)
+            })
+            .collect();
+        for d in derived {
+            let source = schema.field(d.source);
+            fields.push((
+                None,
+                Arc::new(datafusion::arrow::datatypes::Field::new(
+                    &d.name,
+                    source.data_type().clone(),
+                    true,
+                )),
+            ));
+        }
+        Ok(Arc::new(DFSchema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        )?))
+    }
+}
+
+impl PartialOrd for GapFill {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        let key = |g: &GapFill| {
+            (
+                g.input.clone(),
+                g.bucket,
+                g.groups.clone(),
+                g.aggregates.clone(),
+                g.derived.clone(),
+                (g.stride.clone(), g.first.clone(), g.upper.clone()),
+                g.upper_inclusive,
+            )
+        };
+        key(self).partial_cmp(&key(other))
+    }
+}
+
+impl UserDefinedLogicalNodeCore for GapFill {
+    fn name(&self) -> &str {
+        "GapFill"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![&self.input]
+    }
+
+    fn schema(&self) -> &DFSchemaRef {
+        &self.schema
+    }
+
+    fn expressions(&self) -> Vec<Expr> {
+        vec![self.stride.clone(), self.first.clone(), self.upper.clone()]
+    }
+
+    fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "GapFill: bucket={}, stride={}, from {} to {}{}",
+            self.schema.field(self.bucket).name(),
+            self.stride,
+            self.first,
+            self.upper,
+            if self.upper_inclusive {
+                " (inclusive)"
+            } else {
+                ""
+            }
+        )
+    }
+
+    fn with_exprs_and_inputs(&self, exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {
+        let (Ok([stride, first, upper]), Ok([input])) = (
+            <[Expr; 3]>::try_from(exprs),
+            <[LogicalPlan; 1]>::try_from(inputs),
+        ) else {
+            return plan_err!("GapFill takes three expressions and one input");
+        };
+        let schema = GapFill::output_schema(&input, &self.aggregates, &self.derived)?;
+        Ok(GapFill {
+            input,
+            stride,
+            first,
+            upper,
+            schema,
+            ..self.clone()
+        })
+    }
+}
+
+/// Rewrites gap-filling aggregates into [`GapFill`] over a plain aggregate.
+#[derive(Debug, Default)]
+pub struct GapFillRule;
+
+impl AnalyzerRule for GapFillRule {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        let plan = plan
+            .transform_up_with_subqueries(|node| match node {
+                LogicalPlan::Aggregate(agg) if agg.group_expr.iter().any(|e| uses(e, GAPFILL)) => {
+                    rewrite_aggregate(agg).map(Transformed::yes)
+                }
+                LogicalPlan::Projection(p) if is_gapfill(&p.input) => {
+                    rewrite_projection(p).map(Transformed::yes)
+                }
+                other => Ok(Transformed::no(other)),
+            })?
+            .data;
+        // Anything left is a misuse.
+        let mut left = None;
+        plan.apply_with_subqueries(|node| {
+            for e in node.expressions() {
+                if let Some(name) = [GAPFILL, LOCF, INTERPOLATE]
+                    .into_iter()
+                    .find(|n| uses(&e, n))
+                {
+                    left = Some(name);
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        match left {
+            Some(name) => plan_err!("{}", misuse(name)),
+            None => Ok(plan),
+        }
+    }
+
+    fn name(&self) -> &str {
+        "hearth_gapfill"
+    }
+}
+
+fn is_gapfill(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Extension(e) if e.node.as_any().is::<GapFill>())
+}
+
+/// The bounds on `time` in the filters right below an aggregate: (lower, upper, inclusive).
+fn time_bounds(plan: &LogicalPlan, time: &Column) -> (Option<Expr>, Option<(Expr, bool)>) {
+    let mut lower: Option<Expr> = None;
+    let mut upper: Option<(Expr, bool)> = None;
+    let is_time = |e: &Expr| {
+        let mut e = e;
+        while let Expr::Cast(c) = e {
+            e = &c.expr;
+        }
+        matches!(e, Expr::Column(c) if c.name == time.name)
+    };
+    let constant = |e: &Expr| e.column_refs().is_empty();
+    let mut add_lower = |e: Expr| {
+        lower = Some(match lower.take() {
+            Some(l) => datafusion::functions::core::expr_fn::greatest(vec![l, e]),
+            None => e,
+        })
+    };
+    let mut uppers: Vec<(Expr, bool)> = Vec::new();
+    let mut node = plan;
+    loop {
+        match node {
+            LogicalPlan::Filter(f) => {
+                for c in split_conjunction(&f.predicate) {
+                    match c {
+                        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                            let (op, value) = if is_time(left) && constant(right) {
+                                (*op, right.as_ref())
+                            } else if is_time(right) && constant(left) {
+                                let Some(op) = op.swap() else { continue };
+                                (op, left.as_ref())
+                            } else {
+                                continue;
+                            };
+                            match op {
+                                Operator::Gt | Operator::GtEq => add_lower(value.clone()),
+                                Operator::Lt => uppers.push((value.clone(), false)),
+                                Operator::LtEq => uppers.push((value.clone(), true)),
+                                Operator::Eq => {
+                                    add_lower(value.clone());
+                                    uppers.push((value.clone(), true));
+                                }
+                                _ => {}
+                            }
+                        }
+                        Expr::Between(b)
+                            if !b.negated
+                                && is_time(&b.expr)
+                                && constant(&b.low)
+                                && constant(&b.high) =>
+                        {
+                            add_lower(b.low.as_ref().clone());
+                            uppers.push((b.high.as_ref().clone(), true));
+                        }
+                        _ => {}
+                    }
+                }
+                node = f.input.as_ref();
+            }
+            LogicalPlan::Projection(p) => node = p.input.as_ref(),
+            LogicalPlan::SubqueryAlias(s) => node = s.input.as_ref(),
+            _ => break,
+        }
+    }
+    // Several upper bounds: the smallest wins; inclusive only when one bound is given.
+    if uppers.len() == 1 {
+        upper = uppers.pop();
+    } else if !uppers.is_empty() {
+        let exprs = uppers.into_iter().map(|(e, _)| e).collect();
+        upper = Some((datafusion::functions::core::expr_fn::least(exprs), false));
+    }
+    (lower, upper)
+}
+
+fn rewrite_aggregate(agg: Aggregate) -> Result<LogicalPlan> {
+    let mut bucket = None;
+    let mut group_expr = Vec::with_capacity(agg.group_expr.len());
+    for (i, e) in agg.group_expr.iter().enumerate() {
+        let name = e.schema_name().to_string();
+        let inner = match e {
+            Expr::Alias(Alias { expr, .. }) => expr.as_ref(),
+            other => other,
+        };
+        match call_of(inner, GAPFILL) {
+            Some(_) if bucket.is_some() => {
+                return plan_err!("a query can group by date_bin_gapfill only once");
+            }
+            Some(args) => {
+                bucket = Some((i, args.to_vec()));
+                let date_bin = Arc::new(bins::date_bin_udf());
+                group_expr.push(
+                    Expr::ScalarFunction(ScalarFunction::new_udf(date_bin, args.to_vec()))
+                        .alias(name),
+                );
+            }
+            None if uses(e, GAPFILL) => {
+                return plan_err!("date_bin_gapfill must be a GROUP BY expression by itself");
+            }
+            None => group_expr.push(e.clone()),
+        }
+    }
+    let Some((bucket, args)) = bucket else {
+        return plan_err!("{}", misuse(GAPFILL));
+    };
+    let Some(Expr::Column(time)) = args.get(1).map(|e| {
+        let mut e = e;
+        while let Expr::Cast(c) = e {
+            e = &c.expr;
+        }
+        e.clone()
+    }) else {
+        return plan_err!("date_bin_gapfill: the second argument must be a time column");
+    };
+    let (lower, upper) = time_bounds(&agg.input, &time);
+    let (Some(lower), Some((upper, upper_inclusive))) = (lower, upper) else {
+        return plan_err!(
+            "date_bin_gapfill needs the time range in WHERE: a lower and an upper bound on {} \
+             (such as time >= '2024-05-01T00:00:00Z' AND time < '2024-05-02T00:00:00Z')",
+            time.name
+        );
+    };
+    let mut first_args = vec![args[0].clone(), lower];
+    first_args.extend(args.get(2).cloned());
+    let first = Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(bins::date_bin_udf()),
+        first_args,
+    ));
+    let n_groups = agg.group_expr.len();
+    let n_aggs = agg.aggr_expr.len();
+    let input = LogicalPlan::Aggregate(Aggregate::try_new(
+        agg.input.clone(),
+        group_expr,
+        agg.aggr_expr.clone(),
+    )?);
+    let aggregates: Vec<usize> = (n_groups..n_groups + n_aggs).collect();
+    let schema = GapFill::output_schema(&input, &aggregates, &[])?;
+    let node = GapFill {
+        input,
+        bucket,
+        groups: (0..n_groups).filter(|i| *i != bucket).collect(),
+        aggregates,
+        derived: Vec::new(),
+        stride: args[0].clone(),
+        first,
+        upper,
+        upper_inclusive,
+        schema,
+    };
+    Ok(LogicalPlan::Extension(Extension {
+        node: Arc::new(node),
+    }))
+}
+
+/// Moves `locf(c)` / `interpolate(c)` of the projection above a [`GapFill`] into the node.
+fn rewrite_projection(p: Projection) -> Result<LogicalPlan> {
+    let LogicalPlan::Extension(ext) = p.input.as_ref() else {
+        return plan_err!("expected GapFill below the projection");
+    };
+    let Some(node) = ext.node.as_any().downcast_ref::<GapFill>() else {
+        return plan_err!("expected GapFill below the projection");
+    };
+    let mut node = node.clone();
+    let mut exprs = Vec::with_capacity(p.expr.len());
+    for e in p.expr {
+        let name = e.schema_name().to_string();
+        let rewritten = e
+            .transform_up(|e| {
+                let fill = if call_of(&e, LOCF).is_some() {
+                    Fill::Locf
+                } else if call_of(&e, INTERPOLATE).is_some() {
+                    Fill::Interpolate
+                } else {
+                    return Ok(Transformed::no(e));
+                };
+                let args = call_of(&e, if fill == Fill::Locf { LOCF } else { INTERPOLATE })
+                    .unwrap_or_default();
+                let Some(Expr::Column(c)) = args.first() else {
+                    return plan_err!(
+                        "locf() and interpolate() take an aggregate of the query, such as locf(avg(x))"
+                    );
+                };
+                let source = node.input.schema().index_of_column(c)?;
+                if !node.aggregates.contains(&source) {
+                    return plan_err!(
+                        "locf() and interpolate() apply to aggregates, not to {}",
+                        c.name
+                    );
+                }
+                let data_type = node.input.schema().field(source).data_type();
+                if fill == Fill::Interpolate && !data_type.is_numeric() {
+                    return plan_err!(
+                        "interpolate() needs a numeric aggregate, {} is {data_type}",
+                        c.name
+                    );
+                }
+                let name = e.schema_name().to_string();
+                if !node.derived.iter().any(|d| d.name == name) {
+                    node.derived.push(Derived {
+                        source,
+                        fill,
+                        name: name.clone(),
+                    });
+                }
+                Ok(Transformed::yes(Expr::Column(Column::from_name(name))))
+            })?
+            .data;
+        exprs.push(if rewritten.schema_name().to_string() == name {
+            rewritten
+        } else {
+            rewritten.alias(name)
+        });
+    }
+    node.schema = GapFill::output_schema(&node.input, &node.aggregates, &node.derived)?;
+    let input = LogicalPlan::Extension(Extension {
+        node: Arc::new(node),
+    });
+    Ok(LogicalPlan::Projection(Projection::try_new(
+        exprs,
+        Arc::new(input),
+    )?))
+}
+
+/// Plans [`GapFill`] as [`GapFillExec`].
+#[derive(Debug, Default)]
+pub struct GapFillPlanner;
+
+#[async_trait]
+impl ExtensionPlanner for GapFillPlanner {
+    async fn plan_extension(
+        &self,
+        planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        session: &dyn Session,
+        planning_ctx: &PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let Some(node) = node.as_any().downcast_ref::<GapFill>() else {
+            return Ok(None);
+        };
+        let input_schema = logical_inputs[0].schema();
+        let physical =
+            |e: &Expr| planner.create_physical_expr(e, input_schema, session, planning_ctx);
+        let schema = Arc::new(node.schema.as_arrow().clone());
+        Ok(Some(Arc::new(GapFillExec {
+            input: physical_inputs[0].clone(),
+            properties: Arc::new(PlanProperties::new(
+                EquivalenceProperties::new(schema.clone()),
+                Partitioning::UnknownPartitioning(1),
+                EmissionType::Final,
+                Boundedness::Bounded,
+            )),
+            schema,
+            bucket: node.bucket,
+            groups: node.groups.clone(),
+            derived: node.derived.clone(),
+            stride: physical(&node.stride)?,
+            first: physical(&node.first)?,
+            upper: physical(&node.upper)?,
+            upper_inclusive: node.upper_inclusive,
+        })))
+    }
+}
+
+/// Collects the aggregate's rows and emits them with the missing buckets, group by group.
+#[derive(Debug)]
+pub struct GapFillExec {
+    input: Arc<dyn ExecutionPlan>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+    bucket: usize,
+    groups: Vec<usize>,
+    derived: Vec<Derived>,
+    stride: Arc<dyn PhysicalExpr>,
+    first: Arc<dyn PhysicalExpr>,
+    upper: Arc<dyn PhysicalExpr>,
+    upper_inclusive: bool,
+}
+
+impl DisplayAs for GapFillExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "GapFillExec: bucket={}, stride={}, from {} to {}",
+            self.schema.field(self.bucket).name(),
+            self.stride,
+            self.first,
+            self.upper
+        )
+    }
+}
+
+impl ExecutionPlan for GapFillExec {
+    fn name(&self) -> &str {
+        "GapFillExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        datafusion::physical_plan::execution_plan::apply_expression_roots(
+            [&self.stride, &self.first, &self.upper],
+            f,
+        )
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::SinglePartition]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Ok([input]) = <[Arc<dyn ExecutionPlan>; 1]>::try_from(children) else {
+            return plan_err!("GapFillExec takes one input");
+        };
+        Ok(Arc::new(GapFillExec {
+            input,
+            schema: self.schema.clone(),
+            properties: self.properties.clone(),
+            bucket: self.bucket,
+            groups: self.groups.clone(),
+            derived: self.derived.clone(),
+            stride: self.stride.clone(),
+            first: self.first.clone(),
+            upper: self.upper.clone(),
+            upper_inclusive: self.upper_inclusive,
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return exec_err!("GapFillExec has one partition, not {partition}");
+        }
+        let input = self.input.clone();
+        let plan = Filler {
+            schema: self.schema.clone(),
+            bucket: self.bucket,
+            groups: self.groups.clone(),
+            derived: self.derived.clone(),
+            stride: constant(&self.stride)?,
+            first: constant(&self.first)?,
+            upper: constant(&self.upper)?,
+            upper_inclusive: self.upper_inclusive,
+        };
+        let schema = self.schema.clone();
+        let stream = futures::stream::once(async move {
+            let batches = collect(input, context).await?;
+            let batch = concat_batches(&plan.input_schema(&batches), &batches)?;
+            plan.fill(&batch)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+/// The value of an expression without columns (bounds, the stride).
+fn constant(expr: &Arc<dyn PhysicalExpr>) -> Result<ScalarValue> {
+    let one_row = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    match expr.evaluate(&one_row)? {
+        ColumnarValue::Scalar(s) => Ok(s),
+        ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0),
+    }
+}
+
+/// The buckets' time unit and the filling itself.
+struct Filler {
+    schema: SchemaRef,
+    bucket: usize,
+    groups: Vec<usize>,
+    derived: Vec<Derived>,
+    stride: ScalarValue,
+    first: ScalarValue,
+    upper: ScalarValue,
+    upper_inclusive: bool,
+}
+
+/// Ticks of a timestamp scalar in `unit` (any unit in, converted).
+fn ticks(value: &ScalarValue, unit: TimeUnit) -> Result<Option<i64>> {
+    let target = DataType::Timestamp(unit, None);
+    let cast = match value.data_type() {
+        DataType::Timestamp(u, _) if u == unit => value.clone(),
+        _ => value.cast_to(&target)?,
+    };
+    Ok(match cast {
+        ScalarValue::TimestampSecond(v, _)
+        | ScalarValue::TimestampMillisecond(v, _)
+        | ScalarValue::TimestampMicrosecond(v, _)
+        | ScalarValue::TimestampNanosecond(v, _) => v,
+        other => return exec_err!("date_bin_gapfill: expected a timestamp bound, got {other}"),
+    })
+}
+
+impl Filler {
+    fn input_schema(&self, batches: &[RecordBatch]) -> SchemaRef {
+        batches
+            .first()
+            .map_or_else(|| self.schema.clone(), |b| b.schema())
+    }
+
+    /// The bucket starts from `first` up to the upper bound, in ticks of `unit`.
+    fn buckets(&self, unit: TimeUnit) -> Result<Vec<i64>> {
+        let (Some(first), Some(upper)) = (ticks(&self.first, unit)?, ticks(&self.upper, unit)?)
+        else {
+            return Ok(Vec::new());
+        };
+        let ScalarValue::IntervalMonthDayNano(Some(stride)) = self.stride.cast_to(
+            &DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano),
+        )?
+        else {
+            return exec_err!("date_bin_gapfill: the interval must not be NULL");
+        };
+        let per_second = match unit {
+            TimeUnit::Second => 1,
+            TimeUnit::Millisecond => 1_000,
+            TimeUnit::Microsecond => 1_000_000,
+            TimeUnit::Nanosecond => 1_000_000_000,
+        };
+        let in_range = |t: i64| {
+            if self.upper_inclusive {
+                t <= upper
+            } else {
+                t < upper
+            }
+        };
+        let mut out = Vec::new();
+        if stride.months != 0 {
+            if stride.days != 0 || stride.nanoseconds != 0 || stride.months < 0 {
+                return exec_err!(
+                    "date_bin_gapfill: a month interval must be whole positive months"
+                );
+            }
+            let start = chrono::DateTime::from_timestamp(
+                first.div_euclid(per_second),
+                (first.rem_euclid(per_second) * (1_000_000_000 / per_second)) as u32,
+            )
+            .ok_or_else(|| {
+                DataFusionError::Execution("date_bin_gapfill: time out of range".into())
+            })?;
+            for k in 0u32.. {
+                let Some(t) =
+                    start.checked_add_months(chrono::Months::new(k * stride.months as u32))
+                else {
+                    break;
+                };
+                let t = t.timestamp() * per_second
+                    + i64::from(t.timestamp_subsec_nanos()) / (1_000_000_000 / per_second);
+                if !in_range(t) {
+                    break;
+                }
+                out.push(t);
+                if out.len() > MAX_ROWS {
+                    break;
+                }
+            }
+        } else {
+            let nanos =
+                i128::from(stride.days) * 86_400_000_000_000 + i128::from(stride.nanoseconds);
+            let step = nanos * i128::from(per_second) / 1_000_000_000;
+            if step <= 0 {
+                return exec_err!("date_bin_gapfill: the interval must be positive");
+            }
+            let step = i64::try_from(step).map_err(|_| {
+                DataFusionError::Execution("date_bin_gapfill: interval too large".into())
+            })?;
+            let mut t = first;
+            while in_range(t) && out.len() <= MAX_ROWS {
+                out.push(t);
+                match t.checked_add(step) {
+                    Some(next) => t = next,
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn fill(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let bucket_column = batch.column(self.bucket);
+        let DataType::Timestamp(unit, zone) = bucket_column.data_type().clone() else {
+            return exec_err!("date_bin_gapfill: the bucket must be a timestamp");
+        };
+        let times: Vec<Option<i64>> = timestamps(bucket_column, unit);
+        let grid = self.buckets(unit)?;
+
+        // Rows by group, groups in sort order of their values.
+        let group_columns: Vec<ArrayRef> = self
+            .groups
+            .iter()
+            .map(|i| batch.column(*i).clone())
+            .collect();
+        let converter = RowConverter::new(
+            group_columns
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect(),
+        )?;
+        let rows = converter.convert_columns(&group_columns)?;
+        let mut by_group: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        for i in 0..batch.num_rows() {
+            // Without grouping columns there are no row keys: one group.
+            let key = if group_columns.is_empty() {
+                &[][..]
+            } else {
+                rows.row(i).data()
+            };
+            by_group.entry(key).or_default().push(i);
+        }
+        let mut groups: Vec<(&[u8], Vec<usize>)> = by_group.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(b.0));
+        if groups.len().saturating_mul(grid.len()) > MAX_ROWS {
+            return exec_err!(
+                "date_bin_gapfill would produce {} groups × {} buckets, over {MAX_ROWS} rows: \
+                 narrow the time range or widen the interval",
+                groups.len(),
+                grid.len()
+            );
+        }
+
+        // One output row per (group, bucket): the group's representative row, the bucket, and
+        // the input row of that bucket if there is one. Rows whose bucket is off the grid (an
+        // unexpected origin) are kept in time order.
+        let mut group_of: Vec<u32> = Vec::new();
+        let mut bucket_of: Vec<Option<i64>> = Vec::new();
+        let mut source: Vec<Option<u32>> = Vec::new();
+        let mut starts: Vec<usize> = Vec::new();
+        for (_, mut members) in groups {
+            members.sort_by(|a, b| times[*a].cmp(&times[*b]));
+            starts.push(source.len());
+            let representative = members[0] as u32;
+            let mut present = members.into_iter().peekable();
+            let mut grid_iter = grid.iter().copied().peekable();
+            loop {
+                let next_present = present.peek().map(|r| times[*r]);
+                let next_grid = grid_iter.peek().copied();
+                let (t, row) = match (next_present, next_grid) {
+                    (None, None) => break,
+                    (Some(p), Some(g)) if p == Some(g) => {
+                        grid_iter.next();
+                        (p, present.next())
+                    }
+                    (Some(p), Some(g)) if p.is_none_or(|p| p < g) => (p, present.next()),
+                    (_, Some(g)) => {
+                        grid_iter.next();
+                        (Some(g), None)
+                    }
+                    (Some(p), None) => (p, present.next()),
+                };
+                group_of.push(representative);
+                bucket_of.push(t);
+                source.push(row.map(|r| r as u32));
+            }
+        }
+        starts.push(source.len());
+
+        let representative = UInt32Array::from(group_of);
+        let present = UInt32Array::from(source.clone());
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+        for (i, column) in batch.columns().iter().enumerate() {
+            let out = if i == self.bucket {
+                timestamp_array(&bucket_of, unit, zone.clone())
+            } else if self.groups.contains(&i) {
+                take(column, &representative, None)?
+            } else {
+                take(column, &present, None)?
+            };
+            columns.push(out);
+        }
+        for d in &self.derived {
+            let column = batch.column(d.source);
+            columns.push(match d.fill {
+                Fill::Locf => {
+                    let carried = carry_forward(column, &source, &starts);
+                    take(column, &UInt32Array::from(carried), None)?
+                }
+                Fill::Interpolate => interpolate(column, &source, &bucket_of, &starts)?,
+            });
+        }
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+fn timestamps(column: &ArrayRef, unit: TimeUnit) -> Vec<Option<i64>> {
+    match unit {
+        TimeUnit::Second => column
+            .as_primitive::<TimestampSecondType>()
+            .iter()
+            .collect(),
+        TimeUnit::Millisecond => column
+            .as_primitive::<TimestampMillisecondType>()
+            .iter()
+            .collect(),
+        TimeUnit::Microsecond => column
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .collect(),
+        TimeUnit::Nanosecond => column
+            .as_primitive::<TimestampNanosecondType>()
+            .iter()
+            .collect(),
+    }
+}
+
+fn timestamp_array(values: &[Option<i64>], unit: TimeUnit, zone: Option<Arc<str>>) -> ArrayRef {
+    fn build<T: datafusion::arrow::datatypes::ArrowTimestampType>(
+        values: &[Option<i64>],
+        zone: Option<Arc<str>>,
+    ) -> ArrayRef {
+        Arc::new(
+            values
+                .iter()
+                .copied()
+                .collect::<PrimitiveArray<T>>()
+                .with_timezone_opt(zone),
+        )
+    }
+    match unit {
+        TimeUnit::Second => build::<TimestampSecondType>(values, zone),
+        TimeUnit::Millisecond => build::<TimestampMillisecondType>(values, zone),
+        TimeUnit::Microsecond => build::<TimestampMicrosecondType>(values, zone),
+        TimeUnit::Nanosecond => build::<TimestampNanosecondType>(values, zone),
+    }
+}
+
+/// Per output row, the input row whose value it shows: its own when not NULL, else the last
+/// earlier one of its group that is.
+fn carry_forward(column: &ArrayRef, source: &[Option<u32>], starts: &[usize]) -> Vec<Option<u32>> {
+    let mut out = Vec::with_capacity(source.len());
+    for w in starts.windows(2) {
+        let mut last = None;
+        for row in &source[w[0]..w[1]] {
+            if let Some(r) = row
+                && column.is_valid(*r as usize)
+            {
+                last = Some(*r);
+            }
+            out.push(last);
+        }
+    }
+    out
+}
+
+/// The column with gaps filled linearly (in time) between the non-NULL values around them;
+/// gaps before the first or after the last value of a group stay NULL.
+fn interpolate(
+    column: &ArrayRef,
+    source: &[Option<u32>],
+    bucket_of: &[Option<i64>],
+    starts: &[usize],
+) -> Result<ArrayRef> {
+    let values = cast(column, &DataType::Float64)?;
+    let values = values.as_primitive::<Float64Type>();
+    let known = |i: usize| -> Option<(i64, f64)> {
+        let r = source[i]? as usize;
+        let t = bucket_of[i]?;
+        values.is_valid(r).then(|| (t, values.value(r)))
+    };
+    let mut out: Vec<Option<f64>> = Vec::with_capacity(source.len());
+    for w in starts.windows(2) {
+        let (start, end) = (w[0], w[1]);
+        // The next known point at or after each row, found from the end.
+        let mut next: Vec<Option<(i64, f64)>> = vec![None; end - start];
+        let mut upcoming = None;
+        for i in (start..end).rev() {
+            if let Some(k) = known(i) {
+                upcoming = Some(k);
+            }
+            next[i - start] = upcoming;
+        }
+        let mut previous: Option<(i64, f64)> = None;
+        for i in start..end {
+            if let Some(k) = known(i) {
+                previous = Some(k);
+                out.push(Some(k.1));
+                continue;
+            }
+            let value = match (previous, next[i - start], bucket_of[i]) {
+                (Some((t0, v0)), Some((t1, v1)), Some(t)) if t1 > t0 => {
+                    Some(v0 + (v1 - v0) * (t - t0) as f64 / (t1 - t0) as f64)
+                }
+                _ => None,
+            };
+            out.push(value);
+        }
+    }
+    let filled: ArrayRef = Arc::new(Float64Array::from(out));
+    let target = column.data_type();
+    if target.is_integer() {
+        // Round to the nearest integer rather than truncate.
+        let rounded: Float64Array = filled.as_primitive::<Float64Type>().unary(f64::round);
+        return Ok(cast(&rounded, target)?);
+    }
+    Ok(cast(&filled, target)?)
+}

@@ -1,0 +1,68 @@
+//! SQL functions Hearth adds or replaces.
+//!
+//! - [`bins`]: `date_bin` on a time zone's wall clock, `time_bucket`.
+//! - [`selectors`]: `first(value, time)`, `last(value, time)`.
+//! - [`counters`]: `counter_increase`, `counter_rate` (resets handled).
+//! - [`gapfill`]: `date_bin_gapfill` with `locf()` and `interpolate()`.
+//! - `version()` in PostgreSQL's shape.
+
+pub mod bins;
+pub mod counters;
+pub mod gapfill;
+pub mod selectors;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udf};
+
+/// The PostgreSQL version Hearth reports to clients (they pick their catalog queries by it).
+pub const PG_VERSION: &str = "16.6";
+
+/// The text of `version()`: PostgreSQL's shape, so drivers that parse it (SQLAlchemy) accept it.
+pub fn version_string() -> String {
+    format!(
+        "PostgreSQL {PG_VERSION} (Hearth {}) on {}-{}, compiled by rustc, DataFusion {}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        datafusion::DATAFUSION_VERSION
+    )
+}
+
+/// `version()`, replacing DataFusion's.
+pub fn version_udf() -> ScalarUDF {
+    let v = version_string();
+    create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(v.clone()))))
+        }),
+    )
+}
+
+/// The scalar functions Hearth adds (or replaces: `date_bin`, `version`).
+pub fn scalar_functions() -> Vec<ScalarUDF> {
+    vec![
+        version_udf(),
+        bins::date_bin_udf(),
+        bins::time_bucket_udf(),
+        gapfill::date_bin_gapfill_udf(),
+        gapfill::locf_udf(),
+        gapfill::interpolate_udf(),
+    ]
+}
+
+/// The aggregate functions Hearth adds.
+pub fn aggregate_functions() -> Vec<AggregateUDF> {
+    vec![
+        selectors::first_udaf(),
+        selectors::last_udaf(),
+        counters::counter_increase_udaf(),
+        counters::counter_rate_udaf(),
+    ]
+}
