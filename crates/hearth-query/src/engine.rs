@@ -7,6 +7,7 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -29,6 +30,7 @@ use hearth_storage::Storage;
 use crate::catalogs::{Catalogs, PUBLIC};
 use crate::error::QueryError;
 use crate::functions;
+use crate::queries::{QueryLog, StatementContext, TrackedExec};
 use crate::system;
 
 /// DataFusion sessions over Hearth's data.
@@ -45,9 +47,13 @@ impl std::fmt::Debug for QueryEngine {
     }
 }
 
-/// DataFusion's physical planner with Hearth's plan nodes.
+/// DataFusion's physical planner with Hearth's plan nodes; every plan is tracked (see
+/// [`queries`](crate::queries)).
 #[derive(Debug)]
-struct HearthPlanner;
+struct HearthPlanner {
+    log: Arc<QueryLog>,
+    statement_timeout: Option<Duration>,
+}
 
 #[async_trait::async_trait]
 impl QueryPlanner for HearthPlanner {
@@ -56,12 +62,45 @@ impl QueryPlanner for HearthPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
+        let statement = session
+            .config()
+            .get_extension::<StatementContext>()
+            .map(|s| s.as_ref().clone())
+            .unwrap_or_default();
+        let text = if statement.text.is_empty() {
+            logical_plan.display().to_string()
+        } else {
+            statement.text
+        };
+        let db = &session.config_options().catalog.default_catalog;
+        let tracker = self
+            .log
+            .track(db, text, statement.timeout.or(self.statement_timeout));
+        let planned = DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
             functions::gapfill::GapFillPlanner,
         )])
         .create_physical_plan(logical_plan, session)
-        .await
+        .await;
+        match planned {
+            Ok(plan) => Ok(Arc::new(TrackedExec::new(plan, tracker))),
+            Err(e) => {
+                tracker.fail(crate::error::datafusion_sqlstate(&e).1);
+                Err(e)
+            }
+        }
     }
+}
+
+/// Tells the plans of `ctx`'s next statement its text and the session's timeout (for
+/// `system.queries` and the statement timeout).
+pub fn set_statement(ctx: &SessionContext, text: &str, timeout: Option<Duration>) {
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .set_extension(Arc::new(StatementContext {
+            text: text.to_string(),
+            timeout,
+        }));
 }
 
 /// Options of remote SQL over HTTP: queries only, no DDL, DML or statements such as `SET`.
@@ -73,16 +112,30 @@ pub fn read_only() -> SQLOptions {
 }
 
 impl QueryEngine {
-    /// An engine over `storage` whose queries share `memory_limit` bytes.
+    /// An engine over `storage` whose queries share `memory_limit` bytes, without a statement
+    /// timeout.
     pub fn new(storage: Arc<Storage>, memory_limit: usize) -> Result<QueryEngine> {
+        QueryEngine::with_timeout(storage, memory_limit, None)
+    }
+
+    /// [`QueryEngine::new`] with a statement timeout for sessions that set none.
+    pub fn with_timeout(
+        storage: Arc<Storage>,
+        memory_limit: usize,
+        statement_timeout: Option<Duration>,
+    ) -> Result<QueryEngine> {
         let store = storage.store().clone();
+        let queries = Arc::new(QueryLog::default());
+        let log = queries.clone();
         let catalogs_storage = storage.clone();
         let catalogs = Catalogs::new(storage.clone());
         catalogs.add_schema_factory(
             system::SYSTEM,
             Arc::new(move |db: &str| {
-                Ok(Arc::new(system::SystemSchema::new(db, storage.clone()))
-                    as Arc<dyn datafusion::catalog::SchemaProvider>)
+                Ok(
+                    Arc::new(system::SystemSchema::new(db, storage.clone(), log.clone()))
+                        as Arc<dyn datafusion::catalog::SchemaProvider>,
+                )
             }),
         );
         let runtime = RuntimeEnvBuilder::new()
@@ -116,7 +169,10 @@ impl QueryEngine {
             .with_runtime_env(runtime.clone())
             .with_catalog_list(catalogs.clone() as Arc<dyn CatalogProviderList>)
             .with_default_features()
-            .with_query_planner(Arc::new(HearthPlanner))
+            .with_query_planner(Arc::new(HearthPlanner {
+                log: queries.clone(),
+                statement_timeout,
+            }))
             .build();
         template.add_analyzer_rule(Arc::new(functions::gapfill::GapFillRule));
         for udf in functions::scalar_functions() {
@@ -293,6 +349,7 @@ impl QueryEngine {
             return Err(QueryError::DatabaseNotFound(db.to_string()));
         }
         let ctx = self.session(db);
+        set_statement(&ctx, sql, None);
         let df = ctx.sql_with_options(sql, read_only()).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;

@@ -51,9 +51,12 @@ pub fn sqlstate(
         .map(datafusion_sqlstate)
 }
 
-fn datafusion_sqlstate(error: &DataFusionError) -> (&'static str, String) {
+pub(crate) fn datafusion_sqlstate(error: &DataFusionError) -> (&'static str, String) {
     let root = error.find_root();
     match root {
+        DataFusionError::External(e) if e.is::<crate::queries::StatementTimeout>() => {
+            ("57014", crate::queries::TIMEOUT_MESSAGE.into())
+        }
         DataFusionError::SQL(p, _) => ("42601", p.to_string()),
         DataFusionError::Plan(m) if m.starts_with("table '") && m.ends_with("' not found") => {
             let full = &m["table '".len()..m.len() - "' not found".len()];

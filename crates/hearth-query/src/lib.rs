@@ -3,7 +3,9 @@
 //! - [`provider`]: the table providers that merge duplicates and read files + buffer together.
 //! - [`catalogs`]: databases as DataFusion catalogs, live.
 //! - [`engine`]: sessions with a per-database default catalog, and read-only query execution.
-//! - [`functions`]: SQL functions Hearth adds or replaces (`version()`).
+//! - [`functions`]: SQL functions Hearth adds or replaces (time buckets, selectors, counters,
+//!   gap filling, `version()`).
+//! - [`queries`]: running and recent queries (`system.queries`) and the statement timeout.
 
 pub mod catalogs;
 pub mod ddl;
@@ -11,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod functions;
 pub mod provider;
+pub mod queries;
 pub mod system;
 
 pub use engine::QueryEngine;

@@ -3,8 +3,12 @@
 //!
 //! * `system.tables`: one row per table: columns, committed files, rows and bytes, rows still
 //!   buffered, time range, Delta version and the WAL position the table has persisted.
+//! * `system.columns`: one row per column: table, name, position, SQL type, and whether it is a
+//!   tag, a field or the time.
 //! * `system.parquet_files`: one row per committed Parquet file: table, day partition, path
 //!   (relative to the table), rows, bytes, time range and the rank its rows merge with.
+//! * `system.queries`: the queries running now and the most recent ones (all databases' are
+//!   kept, each database shows its own): text, start, duration, rows, bytes scanned, outcome.
 
 use std::sync::Arc;
 
@@ -20,14 +24,19 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use hearth_catalog::catalog::{FileMeta, Table};
-use hearth_catalog::schema::TIME_ZONE;
+use hearth_catalog::schema::{ColumnKind, FieldType, TIME_ZONE};
 use hearth_storage::Storage;
+
+use crate::queries::{QueryLog, queries_schema};
 
 /// Name of the schema.
 pub const SYSTEM: &str = "system";
 
 const TABLES: &str = "tables";
+const COLUMNS: &str = "columns";
 const PARQUET_FILES: &str = "parquet_files";
+const QUERIES: &str = "queries";
+const NAMES: [&str; 4] = [TABLES, COLUMNS, PARQUET_FILES, QUERIES];
 
 fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some(TIME_ZONE.into()))
@@ -45,6 +54,16 @@ fn tables_schema() -> SchemaRef {
         Field::new("max_time", time_type(), true),
         Field::new("delta_version", DataType::Int64, true),
         Field::new("persisted_wal_seq", DataType::UInt64, false),
+    ]))
+}
+
+fn columns_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("ordinal_position", DataType::Int64, false),
+        Field::new("data_type", DataType::Utf8, false),
+        Field::new("column_kind", DataType::Utf8, false),
     ]))
 }
 
@@ -70,19 +89,52 @@ fn times(values: Vec<Option<i64>>) -> ArrayRef {
 }
 
 /// Schema `system` of one database.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SystemSchema {
     db: String,
     storage: Arc<Storage>,
+    queries: Arc<QueryLog>,
 }
 
 impl SystemSchema {
     /// The schema of database `db`.
-    pub fn new(db: &str, storage: Arc<Storage>) -> SystemSchema {
+    pub fn new(db: &str, storage: Arc<Storage>, queries: Arc<QueryLog>) -> SystemSchema {
         SystemSchema {
             db: db.to_string(),
             storage,
+            queries,
         }
+    }
+
+    fn columns_batch(&self) -> Result<RecordBatch> {
+        let (mut tables, mut names, mut positions, mut types, mut kinds) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for t in self.tables() {
+            for (i, c) in t.schema().columns().iter().enumerate() {
+                tables.push(t.name().to_string());
+                names.push(c.name.clone());
+                positions.push(i as i64 + 1);
+                let (sql_type, kind) = match c.kind {
+                    ColumnKind::Tag => ("text", "tag"),
+                    ColumnKind::Time => ("timestamp with time zone", "time"),
+                    ColumnKind::Field(FieldType::Float) => ("double precision", "field"),
+                    ColumnKind::Field(FieldType::Integer) => ("bigint", "field"),
+                    ColumnKind::Field(FieldType::UInteger) => ("numeric(20,0)", "field"),
+                    ColumnKind::Field(FieldType::String) => ("text", "field"),
+                    ColumnKind::Field(FieldType::Boolean) => ("boolean", "field"),
+                };
+                types.push(sql_type);
+                kinds.push(kind);
+            }
+        }
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(tables)),
+            Arc::new(StringArray::from(names)),
+            Arc::new(Int64Array::from(positions)),
+            Arc::new(StringArray::from(types)),
+            Arc::new(StringArray::from(kinds)),
+        ];
+        Ok(RecordBatch::try_new(columns_schema(), arrays)?)
     }
 
     fn tables(&self) -> Vec<Arc<Table>> {
@@ -168,31 +220,35 @@ impl SystemSchema {
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        vec![TABLES.to_string(), PARQUET_FILES.to_string()]
+        NAMES.iter().map(|n| n.to_string()).collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let (schema, kind) = match name {
             TABLES => (tables_schema(), Kind::Tables),
+            COLUMNS => (columns_schema(), Kind::Columns),
             PARQUET_FILES => (parquet_files_schema(), Kind::ParquetFiles),
+            QUERIES => (queries_schema(), Kind::Queries),
             _ => return Ok(None),
         };
         Ok(Some(Arc::new(SystemTable {
             schema,
             kind,
-            source: SystemSchema::new(&self.db, self.storage.clone()),
+            source: self.clone(),
         })))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == TABLES || name == PARQUET_FILES
+        NAMES.contains(&name)
     }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Tables,
+    Columns,
     ParquetFiles,
+    Queries,
 }
 
 /// One system table; its rows are computed when it is scanned.
@@ -222,7 +278,9 @@ impl TableProvider for SystemTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let batch = match self.kind {
             Kind::Tables => self.source.tables_batch()?,
+            Kind::Columns => self.source.columns_batch()?,
             Kind::ParquetFiles => self.source.parquet_files_batch()?,
+            Kind::Queries => self.source.queries.batch(&self.source.db)?,
         };
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],

@@ -115,6 +115,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HEARTH_VACUUM_GRACE", value_name = "DURATION")]
     pub(crate) vacuum_grace: Option<String>,
 
+    /// Queries running longer are cancelled with SQLSTATE 57014 (a session's `SET
+    /// statement_timeout` overrides it); 0 for none [default: 0]
+    #[arg(long, env = "HEARTH_STATEMENT_TIMEOUT", value_name = "DURATION")]
+    pub(crate) statement_timeout: Option<String>,
+
     /// Log format on stderr [default: text]
     #[arg(long, env = "HEARTH_LOG_FORMAT", value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
@@ -138,6 +143,7 @@ pub(crate) struct ServeConfig {
     pub(crate) compaction_target_size: usize,
     pub(crate) compaction_min_files: usize,
     pub(crate) vacuum_grace: Duration,
+    pub(crate) statement_timeout: Option<Duration>,
     pub(crate) log_format: LogFormat,
 }
 
@@ -161,6 +167,7 @@ impl ServeArgs {
             compaction_target_size: self.compaction_target_size.or(file.compaction_target_size),
             compaction_min_files: self.compaction_min_files.or(file.compaction_min_files),
             vacuum_grace: self.vacuum_grace.or(file.vacuum_grace),
+            statement_timeout: self.statement_timeout.or(file.statement_timeout),
             log_format: self.log_format.or(file.log_format),
         }
     }
@@ -232,6 +239,11 @@ impl ServeArgs {
             },
             vacuum_grace: parse_duration(args.vacuum_grace.as_deref().unwrap_or("1h"))
                 .context("invalid --vacuum-grace")?,
+            statement_timeout: match args.statement_timeout.as_deref() {
+                None => None,
+                Some(s) => Some(parse_duration(s).context("invalid --statement-timeout")?)
+                    .filter(|d| !d.is_zero()),
+            },
             log_format: args.log_format.unwrap_or(LogFormat::Text),
             data_dir,
         })

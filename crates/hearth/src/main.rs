@@ -123,8 +123,12 @@ async fn serve(config: ServeConfig) -> Result<()> {
     .await
     .context("cannot open storage")?;
 
-    let mut engine = QueryEngine::new(storage.clone(), config.memory_limit / 2)
-        .context("cannot start the query engine")?;
+    let mut engine = QueryEngine::with_timeout(
+        storage.clone(),
+        config.memory_limit / 2,
+        config.statement_timeout,
+    )
+    .context("cannot start the query engine")?;
     pg::prepare(&mut engine).context("cannot set up the PostgreSQL catalog")?;
     let engine = Arc::new(engine);
 

@@ -72,6 +72,7 @@ impl SimpleQueryHandler for HearthQuery {
         if let Some(result) = s.engine.execute_command(&s.db, query).await {
             return command_response(result).map(|r| vec![r]);
         }
+        s.begin_statement(client, query);
         <DfSessionService as SimpleQueryHandler>::do_query(&s.service, client, query).await
     }
 }
@@ -104,6 +105,7 @@ impl ExtendedQueryHandler for HearthQuery {
         {
             return command_response(result);
         }
+        s.begin_statement(client, sql);
         <DfSessionService as ExtendedQueryHandler>::do_query(&s.service, client, portal, max_rows)
             .await
     }

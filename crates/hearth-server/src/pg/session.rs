@@ -85,7 +85,8 @@ impl Shared {
             Arc::new(TransactionStatementHook),
         ];
         HearthSession {
-            service: DfSessionService::new_with_hooks(ctx, hooks),
+            service: DfSessionService::new_with_hooks(ctx.clone(), hooks),
+            ctx,
             engine: self.engine.clone(),
             db: db.to_string(),
         }
@@ -95,10 +96,26 @@ impl Shared {
 /// One connection's session.
 pub(super) struct HearthSession {
     pub(super) service: DfSessionService,
+    /// The connection's DataFusion session (the one `service` runs statements in).
+    pub(super) ctx: Arc<SessionContext>,
     /// The engine, for the statements Hearth answers itself.
     pub(super) engine: Arc<QueryEngine>,
     /// The connection's database.
     pub(super) db: String,
+}
+
+impl HearthSession {
+    /// Tells the plans of the statement about to run its text and the connection's
+    /// `statement_timeout` (which datafusion-postgres keeps in the client's metadata).
+    pub(super) fn begin_statement<C: ClientInfo + ?Sized>(&self, client: &C, sql: &str) {
+        let timeout = client
+            .metadata()
+            .get("statement_timeout_ms")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map(std::time::Duration::from_millis);
+        hearth_query::engine::set_statement(&self.ctx, sql, timeout);
+    }
 }
 
 /// The session of a connection, installed at startup.

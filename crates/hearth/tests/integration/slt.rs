@@ -390,7 +390,15 @@ impl AsyncDB for OverPg {
                 let status = response.status();
                 let text = response.text().await.map_err(fail)?;
                 if !status.is_success() {
-                    return Err(fail(format!("write: {status}: {text}")));
+                    // A rejected line reads as in-process: `line N: message`.
+                    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                    let line = &json["data"][0];
+                    return Err(fail(
+                        match (line["line_number"].as_u64(), line["error_message"].as_str()) {
+                            (Some(n), Some(m)) => format!("line {n}: {m}"),
+                            _ => format!("write: {status}: {text}"),
+                        },
+                    ));
                 }
                 return Ok(DBOutput::StatementComplete(0));
             }
