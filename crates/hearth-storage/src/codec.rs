@@ -182,27 +182,30 @@ mod tests {
         w
     }
 
+    /// A file under `testdata/wal/`, found from the crate directory at run time (see
+    /// `hearth-wal`'s `golden_path`).
+    fn testdata(name: &str) -> std::path::PathBuf {
+        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        std::path::Path::new(&dir)
+            .join("../../testdata/wal")
+            .join(name)
+    }
+
     #[test]
     fn golden_v2_payload_decodes_and_encodes_the_same() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../testdata/wal/payload-v2.bin"
-        );
+        let path = testdata("payload-v2.bin");
         if std::env::var_os("HEARTH_WRITE_GOLDEN").is_some() {
-            std::fs::write(path, sample_v2().encode().unwrap()).unwrap();
+            std::fs::write(&path, sample_v2().encode().unwrap()).unwrap();
         }
-        let golden = std::fs::read(path).expect("golden payload is checked in");
+        let golden = std::fs::read(&path).expect("golden payload is checked in");
         assert_eq!(WriteBatch::decode(&golden).unwrap(), sample_v2());
         assert_eq!(golden[0], 2);
     }
 
     #[test]
     fn golden_payload_still_decodes() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../testdata/wal/payload-v1.bin"
-        );
-        let golden = std::fs::read(path).expect("golden payload is checked in");
+        let path = testdata("payload-v1.bin");
+        let golden = std::fs::read(&path).expect("golden payload is checked in");
         assert_eq!(WriteBatch::decode(&golden).unwrap(), sample());
     }
 }

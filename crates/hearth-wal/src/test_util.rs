@@ -13,8 +13,12 @@ pub(crate) const GOLDEN_PAYLOAD: &[u8] = b"hearth golden record \x00\x01\xfe\xff
 /// Encoded size of a frame carrying [`payload`].
 pub(crate) const FRAME_LEN_SMALL: usize = 16 + 16;
 
+/// The checked-in golden segment. The crate's directory is read when the test runs (cargo sets
+/// it), not baked in at compile time: a test binary reused from a build in another checkout
+/// sharing the target directory must still find this checkout's files.
 pub(crate) fn golden_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/wal/golden-v1.seg")
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    Path::new(&dir).join("../../testdata/wal/golden-v1.seg")
 }
 
 /// A 16-byte payload identifying record `i`.

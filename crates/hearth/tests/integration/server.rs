@@ -202,3 +202,11 @@ pub(crate) async fn query_json(server: &Server, db: &str, sql: &str) -> serde_js
     assert_eq!(status, 200, "query {sql}: {text}");
     serde_json::from_str(&text).unwrap()
 }
+
+/// This crate's directory, read when the test runs (a test binary reused from another checkout
+/// sharing the target directory must find this checkout's files).
+pub(crate) fn manifest_dir() -> std::path::PathBuf {
+    std::env::var("CARGO_MANIFEST_DIR")
+        .expect("cargo sets CARGO_MANIFEST_DIR")
+        .into()
+}

@@ -457,7 +457,7 @@ impl AsyncDB for OverPg {
 
 /// The `.slt` files under `sql/`.
 fn slt_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql");
+    let root = crate::server::manifest_dir().join("../../sql");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("sql/ exists")
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -55,12 +55,9 @@ async fn tsbs_queries_answer_what_duckdb_answers() {
     let server = Server::start(&data_dir, &["--flush-interval", "1h"]);
     write_all(&server, second).await;
 
-    let oracle = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/integration/tsbs_oracle.py"
-    );
+    let oracle = crate::server::manifest_dir().join("tests/integration/tsbs_oracle.py");
     let output = Command::new("python3")
-        .arg(oracle)
+        .arg(&oracle)
         .args(["--http", &server.url(""), "--db", "tsbs", "--seed", "5"])
         .arg("--lines")
         .arg(&file)
