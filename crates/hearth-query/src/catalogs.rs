@@ -17,6 +17,7 @@ use datafusion::logical_expr::TableType;
 use hearth_storage::Storage;
 use parking_lot::RwLock;
 
+use crate::lastpoint::LastSource;
 use crate::provider::{RawTable, TsTable};
 
 /// Name of the schema holding a database's tables.
@@ -173,12 +174,22 @@ impl SchemaProvider for PublicSchema {
         else {
             return Ok(None);
         };
-        let raw = Arc::new(RawTable::new(
-            table.clone(),
-            self.storage.buffer().clone(),
-            self.storage.store().clone(),
-        ));
         let retention = self.storage.retention(&self.db);
+        let last = LastSource {
+            db: self.db.clone(),
+            table: table.name().to_string(),
+            schema: table.schema(),
+            cache: self.storage.last().clone(),
+            retention,
+        };
+        let raw = Arc::new(
+            RawTable::new(
+                table.clone(),
+                self.storage.buffer().clone(),
+                self.storage.store().clone(),
+            )
+            .with_last(last),
+        );
         Ok(Some(Arc::new(TsTable::try_new(&table, raw, retention)?)))
     }
 

@@ -91,6 +91,15 @@ impl QueryPlanner for HearthPlanner {
     }
 }
 
+/// DataFusion's optimizer rules, with Hearth's latest-row rewrite first (before DataFusion turns
+/// `DISTINCT ON` into an aggregate).
+fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+    let mut rules: Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> =
+        vec![Arc::new(crate::lastpoint::LastPointRule)];
+    rules.extend(datafusion::optimizer::Optimizer::new().rules);
+    rules
+}
+
 /// Tells the plans of `ctx`'s next statement its text and the session's timeout (for
 /// `system.queries` and the statement timeout).
 pub fn set_statement(ctx: &SessionContext, text: &str, timeout: Option<Duration>) {
@@ -169,6 +178,7 @@ impl QueryEngine {
             .with_runtime_env(runtime.clone())
             .with_catalog_list(catalogs.clone() as Arc<dyn CatalogProviderList>)
             .with_default_features()
+            .with_optimizer_rules(optimizer_rules())
             .with_query_planner(Arc::new(HearthPlanner {
                 log: queries.clone(),
                 statement_timeout,

@@ -5,6 +5,7 @@
 //! - [`engine`]: sessions with a per-database default catalog, and read-only query execution.
 //! - [`functions`]: SQL functions Hearth adds or replaces (time buckets, selectors, counters,
 //!   gap filling, `version()`).
+//! - [`lastpoint`]: latest row per series from the write path's cache.
 //! - [`queries`]: running and recent queries (`system.queries`) and the statement timeout.
 
 pub mod catalogs;
@@ -12,6 +13,7 @@ pub mod ddl;
 pub mod engine;
 pub mod error;
 pub mod functions;
+pub mod lastpoint;
 pub mod provider;
 pub mod queries;
 pub mod system;

@@ -53,6 +53,8 @@ use hearth_catalog::store::Store;
 use hearth_storage::align::align;
 use hearth_storage::buffer::Buffer;
 use hearth_storage::persist::{file_rank, row_rank};
+
+use crate::lastpoint::LastSource;
 use object_store::ObjectMeta;
 
 /// Name of the internal rank column.
@@ -70,6 +72,7 @@ pub struct RawTable {
     store: Arc<Store>,
     file_schema: SchemaRef,
     raw_schema: SchemaRef,
+    last: Option<LastSource>,
 }
 
 impl RawTable {
@@ -83,7 +86,20 @@ impl RawTable {
             store,
             file_schema,
             raw_schema,
+            last: None,
         }
+    }
+
+    /// The raw table whose latest rows per series can come from `last`'s cache (see
+    /// [`lastpoint`](crate::lastpoint)).
+    pub fn with_last(mut self, last: LastSource) -> RawTable {
+        self.last = Some(last);
+        self
+    }
+
+    /// Where the latest rows per series of this table are kept, if anywhere.
+    pub fn last_source(&self) -> Option<&LastSource> {
+        self.last.as_ref()
     }
 
     fn parquet_exec(

@@ -363,3 +363,104 @@ fn time_bounds_take_every_comparison_with_a_timestamp() {
         (i64::MIN, i64::MAX)
     );
 }
+
+/// The physical plan of `sql`, as `EXPLAIN` prints it.
+async fn physical_plan(engine: &QueryEngine, sql: &str) -> String {
+    let (_, batches) = engine
+        .query("home", &format!("EXPLAIN {sql}"))
+        .await
+        .unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+const LATEST: &str = "SELECT DISTINCT ON (home, room) home, room, temp, hum, time FROM climate \
+                      ORDER BY home, room, time DESC";
+/// The same rows asked so that the latest-row cache cannot answer.
+const LATEST_BY_SCAN: &str = "SELECT home, room, temp, hum, time FROM (SELECT *, row_number() \
+                              OVER (PARTITION BY home, room ORDER BY time DESC) AS n FROM climate) \
+                              WHERE n = 1 ORDER BY home, room";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_rows_from_the_cache_always_equal_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = Storage::open(config(dir.path())).await.unwrap();
+    let mut engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    // A fixed-seed stream of writes: in order, late, repeated and overwriting points of 12
+    // series, fields written separately; flushes, restarts and deletes in between.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let rooms = ["kitchen", "bath", "hall"];
+    let mut clock = 1_714_557_600_i64;
+    for round in 0..160 {
+        let mut body = String::new();
+        for _ in 0..1 + next(8) {
+            let home = next(4);
+            let room = rooms[next(3) as usize];
+            // Mostly forward in time, sometimes late, sometimes the same second again.
+            let t = match next(10) {
+                0..=5 => {
+                    clock += next(30) as i64;
+                    clock
+                }
+                6 | 7 => clock - next(3600) as i64,
+                _ => clock,
+            };
+            let fields = match next(3) {
+                0 => format!("temp={}", next(300) as f64 / 10.0),
+                1 => format!("hum={}i", next(100)),
+                _ => format!("temp={},hum={}i", next(300) as f64 / 10.0, next(100)),
+            };
+            body.push_str(&format!("climate,home=h{home},room={room} {fields} {t}\n"));
+        }
+        storage
+            .write_lp("home", body.as_bytes(), SECONDS)
+            .await
+            .unwrap();
+        match round % 40 {
+            13 => {
+                storage.flush(FlushReason::Age).await.unwrap();
+            }
+            27 => {
+                let home = next(4);
+                engine
+                    .execute_command(
+                        "home",
+                        &format!(
+                            "DELETE FROM climate WHERE home = 'h{home}' \
+                             AND time > to_timestamp({})",
+                            clock - 600
+                        ),
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            39 => {
+                drop(engine);
+                drop(storage);
+                storage = Storage::open(config(dir.path())).await.unwrap();
+                engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+            }
+            _ => {}
+        }
+        assert_eq!(
+            table(&engine, LATEST).await,
+            table(&engine, LATEST_BY_SCAN).await,
+            "round {round}"
+        );
+    }
+    // The cache answered: no merging aggregate, no Parquet scan in the plan.
+    let plan = physical_plan(&engine, LATEST).await;
+    assert!(!plan.contains("last_value"), "{plan}");
+    assert!(
+        !plan.contains("ParquetSource") && !plan.contains("file_groups"),
+        "{plan}"
+    );
+    let scan = physical_plan(&engine, LATEST_BY_SCAN).await;
+    assert!(scan.contains("last_value"), "{scan}");
+}

@@ -25,6 +25,7 @@ pub mod delete;
 pub mod error;
 pub mod flush;
 pub mod idempotency;
+pub mod last;
 pub mod persist;
 mod storage;
 pub mod validate;

@@ -20,6 +20,7 @@ use crate::compact::{Compacted, CompactionPolicy, compact_all, expire_table};
 use crate::error::StorageError;
 use crate::flush::{FlushPolicy, FlushReason};
 use crate::idempotency::{Applied, Claim, Idempotency, MAX_KEY_LEN, now_ms};
+use crate::last::LastCache;
 use crate::persist::persist_table;
 use crate::validate::validate;
 
@@ -81,6 +82,8 @@ pub struct Storage {
     persist_lock: tokio::sync::Mutex<()>,
     /// Serialises the rewrites of files (compaction, retention, deletes).
     maintenance: tokio::sync::Mutex<()>,
+    /// The latest row of every series of the tables that asked for it.
+    last: Arc<LastCache>,
 }
 
 fn now_micros() -> i64 {
@@ -189,6 +192,7 @@ impl Storage {
             config,
             persist_lock: tokio::sync::Mutex::new(()),
             maintenance: tokio::sync::Mutex::new(()),
+            last: Arc::new(LastCache::default()),
         }))
     }
 
@@ -205,6 +209,11 @@ impl Storage {
     /// The write buffer.
     pub fn buffer(&self) -> &Arc<Buffer> {
         &self.buffer
+    }
+
+    /// The latest row of every series, for the tables whose cache is on.
+    pub fn last(&self) -> &Arc<LastCache> {
+        &self.last
     }
 
     /// Counters of the WAL writer (appends, write groups, fsyncs).
@@ -295,6 +304,8 @@ impl Storage {
         let payload = validated.batch.encode()?;
         let rows = validated.batch.rows();
         let buffer = self.buffer.clone();
+        let last = self.last.clone();
+        let catalog = self.catalog.clone();
         let batch = validated.batch;
         let answer = Applied {
             rows,
@@ -315,6 +326,12 @@ impl Storage {
                         guard.finish(applied_at, answer);
                     }
                     buffer.apply(seq, &batch, |_| true);
+                    last.observe_write(seq, &batch.db, &batch.tables, |t| {
+                        catalog
+                            .database(&batch.db)
+                            .and_then(|d| d.table(t))
+                            .map(|t| t.schema())
+                    });
                 }),
             )
             .await?;
@@ -400,7 +417,11 @@ impl Storage {
             return Ok(0);
         };
         let _persist = self.persist_lock.lock().await;
-        crate::delete::delete_identities(&self.store, &table, identities, predicate).await
+        let deleted =
+            crate::delete::delete_identities(&self.store, &table, identities, predicate).await;
+        // Latest rows may be gone: the next reader rebuilds them.
+        self.last.invalidate(db, table.name());
+        deleted
     }
 
     /// How long the rows of database `db` are kept: its own period, else the server default;

@@ -1,0 +1,257 @@
+//! "The latest row of every series" from the cache the write path maintains
+//! (`hearth_storage::last`), instead of scanning the table.
+//!
+//! [`LastPointRule`] rewrites
+//!
+//! ```sql
+//! SELECT DISTINCT ON (hostname) * FROM cpu [WHERE <tags> | time >= ...] ORDER BY hostname, time DESC
+//! ```
+//!
+//! (any tags in `DISTINCT ON`, `time DESC` right after them) to read [`LastPointTable`]: the
+//! latest row of each series. That is the same answer: the first row of a group ordered by time
+//! descending is the latest row of one of the group's series, and a filter on tags keeps or drops
+//! whole series, as does a lower bound on time (a series whose latest row is older has no later
+//! row). Anything else (a bound from above, conditions on fields, expressions) keeps the plan
+//! as it is. The first such query of a table builds its cache with one scan; later ones read
+//! only the cache.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, Result};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{
+    BinaryExpr, Distinct, DistinctOn, Expr, LogicalPlan, LogicalPlanBuilder, Operator, TableType,
+};
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use futures::StreamExt;
+use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TableSchema};
+use hearth_storage::last::LastCache;
+
+use crate::provider::RawTable;
+
+/// What [`LastPointTable`] needs of the table it stands for.
+#[derive(Debug, Clone)]
+pub struct LastSource {
+    /// The database and table.
+    pub db: String,
+    pub table: String,
+    /// The table's schema when planned.
+    pub schema: TableSchema,
+    /// The cache of every table.
+    pub cache: Arc<LastCache>,
+    /// The retention period of the database.
+    pub retention: Option<std::time::Duration>,
+}
+
+/// The latest row of every series of a table, with the table's columns.
+#[derive(Debug)]
+pub struct LastPointTable {
+    source: LastSource,
+    /// The table as queries see it, to build the cache from.
+    table_plan: LogicalPlan,
+    schema: SchemaRef,
+}
+
+#[async_trait]
+impl TableProvider for LastPointTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let s = &self.source;
+        let last = s.cache.table(&s.db, &s.table);
+        last.ready(async {
+            let plan = state.create_physical_plan(&self.table_plan).await?;
+            let mut rows = execute_stream(plan, state.task_ctx())?;
+            while let Some(batch) = rows.next().await {
+                last.observe_table_rows(&batch?, &s.schema);
+            }
+            Ok::<(), datafusion::error::DataFusionError>(())
+        })
+        .await?;
+        let since = s.retention.map_or(i64::MIN, |keep| {
+            let now = chrono::Utc::now().timestamp_micros();
+            now.saturating_sub(i64::try_from(keep.as_micros()).unwrap_or(i64::MAX))
+        });
+        let rows = last.rows(&s.schema, since)?;
+        let batch = RecordBatch::try_new(self.schema.clone(), rows.columns().to_vec())?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}
+
+/// Rewrites latest-row-per-series queries to [`LastPointTable`] (see the module).
+#[derive(Debug, Default)]
+pub struct LastPointRule;
+
+impl OptimizerRule for LastPointRule {
+    fn name(&self) -> &str {
+        "hearth_lastpoint"
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        plan.transform_down(|node| match node {
+            LogicalPlan::Distinct(Distinct::On(d)) => rewrite(d),
+            other => Ok(Transformed::no(other)),
+        })
+    }
+}
+
+/// The column `e` names, through casts.
+fn column(e: &Expr) -> Option<&Column> {
+    match e {
+        Expr::Column(c) => Some(c),
+        Expr::Cast(c) => column(&c.expr),
+        _ => None,
+    }
+}
+
+/// Whether a condition keeps or drops whole series only: on tags alone, or `time >(=) c`.
+fn per_series(condition: &Expr, schema: &TableSchema) -> bool {
+    split_conjunction(condition).into_iter().all(|c| {
+        let refs = c.column_refs();
+        let tags_only = refs
+            .iter()
+            .all(|r| schema.kind(&r.name) == Some(ColumnKind::Tag));
+        let lower_time_bound = match c {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let is_time = |e: &Expr| column(e).is_some_and(|c| c.name == TIME_COLUMN);
+                (is_time(left)
+                    && matches!(op, Operator::Gt | Operator::GtEq)
+                    && right.column_refs().is_empty())
+                    || (is_time(right)
+                        && matches!(op, Operator::Lt | Operator::LtEq)
+                        && left.column_refs().is_empty())
+            }
+            _ => false,
+        };
+        !c.is_volatile() && (tags_only || lower_time_bound)
+    })
+}
+
+fn rewrite(d: DistinctOn) -> Result<Transformed<LogicalPlan>> {
+    let n = d.on_expr.len();
+    let ordered_by_latest = d.sort_expr.as_ref().is_some_and(|sorts| {
+        sorts.len() > n
+            && !sorts[n].asc
+            && column(&sorts[n].expr).is_some_and(|c| c.name == TIME_COLUMN)
+    });
+    if !ordered_by_latest || d.on_expr.iter().any(|e| column(e).is_none()) {
+        return Ok(Transformed::no(LogicalPlan::Distinct(Distinct::On(d))));
+    }
+    match replace_scan(d.input.as_ref(), &d.on_expr)? {
+        Some(input) => Ok(Transformed::yes(LogicalPlan::Distinct(Distinct::On(
+            DistinctOn {
+                input: Arc::new(input),
+                ..d
+            },
+        )))),
+        None => Ok(Transformed::no(LogicalPlan::Distinct(Distinct::On(d)))),
+    }
+}
+
+/// The table whose merged view `plan` is (`TsTable`'s plan: a projection of the merging
+/// aggregate over, maybe, the retention filter, over the raw table), if it is one.
+fn merged_view(plan: &LogicalPlan) -> Option<LastSource> {
+    let LogicalPlan::Projection(p) = plan else {
+        return None;
+    };
+    let LogicalPlan::Aggregate(a) = p.input.as_ref() else {
+        return None;
+    };
+    let scan = match a.input.as_ref() {
+        LogicalPlan::Filter(f) => f.input.as_ref(),
+        other => other,
+    };
+    let LogicalPlan::TableScan(scan) = scan else {
+        return None;
+    };
+    let provider = source_as_provider(&scan.source).ok()?;
+    let any: &dyn Any = provider.as_ref();
+    any.downcast_ref::<RawTable>()?.last_source().cloned()
+}
+
+/// `plan` with the merged view of a Hearth table replaced by the table's latest rows, if
+/// everything between keeps whole series and the `DISTINCT ON` columns are tags.
+fn replace_scan(plan: &LogicalPlan, on: &[Expr]) -> Result<Option<LogicalPlan>> {
+    let rebuilt = |input: Option<LogicalPlan>| -> Result<Option<LogicalPlan>> {
+        match input {
+            Some(input) => Ok(Some(plan.with_new_exprs(plan.expressions(), vec![input])?)),
+            None => Ok(None),
+        }
+    };
+    if let Some(source) = merged_view(plan) {
+        let tags_only = on
+            .iter()
+            .filter_map(column)
+            .all(|c| source.schema.kind(&c.name) == Some(ColumnKind::Tag));
+        if !tags_only {
+            return Ok(None);
+        }
+        let name = source.table.clone();
+        let table = LastPointTable {
+            source,
+            table_plan: plan.clone(),
+            schema: Arc::new(plan.schema().as_arrow().clone()),
+        };
+        return Ok(Some(
+            LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?.build()?,
+        ));
+    }
+    match plan {
+        LogicalPlan::Projection(p) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
+            rebuilt(replace_scan(&p.input, on)?)
+        }
+        LogicalPlan::SubqueryAlias(s) => rebuilt(replace_scan(&s.input, on)?),
+        LogicalPlan::Filter(f) => {
+            let Some(schema) = table_schema_below(&f.input) else {
+                return Ok(None);
+            };
+            if !per_series(&f.predicate, &schema) {
+                return Ok(None);
+            }
+            rebuilt(replace_scan(&f.input, on)?)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The schema of the Hearth table whose merged view is below single-input nodes.
+fn table_schema_below(plan: &LogicalPlan) -> Option<TableSchema> {
+    if let Some(source) = merged_view(plan) {
+        return Some(source.schema);
+    }
+    match plan {
+        LogicalPlan::Projection(p) => table_schema_below(&p.input),
+        LogicalPlan::SubqueryAlias(s) => table_schema_below(&s.input),
+        LogicalPlan::Filter(f) => table_schema_below(&f.input),
+        _ => None,
+    }
+}
