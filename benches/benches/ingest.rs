@@ -280,6 +280,20 @@ fn buffer_append(c: &mut Criterion) {
             }
         });
     });
+    // With the latest-row cache of the table switched on (a lastpoint query ran), every applied
+    // write is also folded into it.
+    group.bench_function("last_observe_5k_rows", |b| {
+        let cache = hearth_storage::last::LastCache::default();
+        let _ = cache.table("bench", "cpu");
+        let schema = db.table("cpu").unwrap().schema();
+        let mut seq = 0;
+        b.iter(|| {
+            seq += 1;
+            cache.observe_write(seq, "bench", black_box(&first.batch.tables), |_| {
+                Some(schema.clone())
+            });
+        });
+    });
     group.finish();
     println!(
         "WAL payload of 5 000 cpu rows: {} bytes ({} bytes of line protocol)",

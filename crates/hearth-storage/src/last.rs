@@ -44,10 +44,13 @@ struct Series {
     fields: HashMap<Arc<str>, Latest>,
 }
 
+/// Series by the hash of their tags (collisions share a bucket).
+type SeriesMap = HashMap<u64, Vec<(SeriesKey, Series)>, foldhash::fast::FixedState>;
+
 /// The latest rows of one table.
 #[derive(Debug, Default)]
 pub struct TableLast {
-    series: Mutex<HashMap<SeriesKey, Series>>,
+    series: Mutex<SeriesMap>,
     ready: tokio::sync::OnceCell<()>,
 }
 
@@ -103,28 +106,58 @@ fn micros(column: &ArrayRef) -> Option<Vec<Option<i64>>> {
     )
 }
 
-/// The text of a tag column at `row` (tags are Utf8, or dictionaries in query results).
-fn tag_at(column: &ArrayRef, row: usize) -> Option<Arc<str>> {
-    if column.is_null(row) {
-        return None;
+/// The tag columns of a batch as plain strings (query results may have dictionaries).
+fn tag_strings(batch: &RecordBatch, layout: &Layout) -> Option<Vec<ArrayRef>> {
+    layout
+        .tags
+        .iter()
+        .map(|(i, _)| {
+            let column = batch.column(*i);
+            match column.data_type() {
+                DataType::Utf8 => Some(column.clone()),
+                _ => datafusion::arrow::compute::cast(column, &DataType::Utf8).ok(),
+            }
+        })
+        .collect()
+}
+
+/// The tags of one row: (name, value) of the non-NULL ones, in name order.
+fn row_tags<'a>(
+    layout: &'a Layout,
+    tags: &'a [ArrayRef],
+    row: usize,
+) -> impl Iterator<Item = (&'a Arc<str>, &'a str)> + 'a {
+    layout
+        .tags
+        .iter()
+        .zip(tags)
+        .filter(move |(_, column)| column.is_valid(row))
+        .map(move |((_, name), column)| (name, column.as_string::<i32>().value(row)))
+}
+
+fn hash_tags<'a>(tags: impl Iterator<Item = (&'a Arc<str>, &'a str)>) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
+    for (name, value) in tags {
+        h.write(name.as_bytes());
+        h.write_u8(0xff);
+        h.write(value.as_bytes());
+        h.write_u8(0xfe);
     }
-    match column.data_type() {
-        DataType::Utf8 => Some(Arc::from(column.as_string::<i32>().value(row))),
-        DataType::LargeUtf8 => Some(Arc::from(column.as_string::<i64>().value(row))),
-        DataType::Utf8View => Some(Arc::from(column.as_string_view().value(row))),
-        _ => match ScalarValue::try_from_array(column, row).ok()? {
-            ScalarValue::Dictionary(_, v) => match *v {
-                ScalarValue::Utf8(Some(s)) => Some(Arc::from(s.as_str())),
-                _ => None,
-            },
-            _ => None,
-        },
-    }
+    h.finish()
+}
+
+fn same_tags<'a>(key: &SeriesKey, mut tags: impl Iterator<Item = (&'a Arc<str>, &'a str)>) -> bool {
+    key.iter().all(|(n, v)| {
+        tags.next()
+            .is_some_and(|(tn, tv)| tn == n && tv == v.as_ref())
+    }) && tags.next().is_none()
 }
 
 impl TableLast {
     /// Folds the rows of `batch` (columns named as in `schema`) into the latest rows; the row
-    /// `i` has rank `rank(i)`.
+    /// `i` has rank `rank(i)`. Rows are grouped by series within the batch first, so the shared
+    /// map is touched, and values copied out, once per series and field rather than per row.
     pub fn observe(&self, batch: &RecordBatch, schema: &TableSchema, rank: impl Fn(usize) -> u64) {
         let Some(layout) = Layout::of(&batch.schema(), schema) else {
             return;
@@ -132,30 +165,90 @@ impl TableLast {
         let Some(times) = micros(batch.column(layout.time)) else {
             return;
         };
-        let mut series = self.series.lock();
-        for (row, time) in times.into_iter().enumerate() {
-            let Some(time) = time else { continue };
-            let key: SeriesKey = layout
-                .tags
+        let Some(tags) = tag_strings(batch, &layout) else {
+            return;
+        };
+        // The batch's series: (one of its rows, its rows). Rows are hashed column by column
+        // (vectorised); equal hashes are confirmed value by value.
+        let strings: Vec<&datafusion::arrow::array::StringArray> =
+            tags.iter().map(|c| c.as_string::<i32>()).collect();
+        let same_row = |a: usize, b: usize| {
+            strings
                 .iter()
-                .filter_map(|(i, name)| tag_at(batch.column(*i), row).map(|v| (name.clone(), v)))
-                .collect();
-            let entry = series.entry(key).or_insert_with(|| Series {
-                time,
-                fields: HashMap::new(),
-            });
-            entry.time = entry.time.max(time);
-            let rank = rank(row);
+                .all(|c| match (c.is_valid(a), c.is_valid(b)) {
+                    (true, true) => c.value(a) == c.value(b),
+                    (false, false) => true,
+                    _ => false,
+                })
+        };
+        let mut hashes = vec![0u64; batch.num_rows()];
+        let state = foldhash::fast::FixedState::with_seed(0x5eed);
+        if datafusion::common::hash_utils::create_hashes_with_hasher(&tags, &state, &mut hashes)
+            .is_err()
+        {
+            return;
+        }
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<u64, Vec<usize>, foldhash::fast::FixedState> = HashMap::default();
+        for (row, time) in times.iter().enumerate() {
+            if time.is_none() {
+                continue;
+            }
+            let candidates = index.entry(hashes[row]).or_default();
+            match candidates
+                .iter()
+                .copied()
+                .find(|g| same_row(groups[*g].0, row))
+            {
+                Some(g) => groups[g].1.push(row),
+                None => {
+                    candidates.push(groups.len());
+                    groups.push((row, vec![row]));
+                }
+            }
+        }
+        let latest = |row: &usize| (times[*row].unwrap_or(i64::MIN), rank(*row));
+        let mut series = self.series.lock();
+        for (first, rows) in groups {
+            // The map's key is the series' own (names and values), the same in every batch.
+            let hash = hash_tags(row_tags(&layout, &tags, first));
+            let bucket = series.entry(hash).or_default();
+            let at = match bucket
+                .iter()
+                .position(|(key, _)| same_tags(key, row_tags(&layout, &tags, first)))
+            {
+                Some(at) => at,
+                None => {
+                    let key: SeriesKey = row_tags(&layout, &tags, first)
+                        .map(|(n, v)| (n.clone(), Arc::from(v)))
+                        .collect();
+                    let fresh = Series {
+                        time: i64::MIN,
+                        fields: HashMap::new(),
+                    };
+                    bucket.push((key, fresh));
+                    bucket.len() - 1
+                }
+            };
+            let entry = &mut bucket[at].1;
+            if let Some(time) = rows.iter().filter_map(|r| times[*r]).max() {
+                entry.time = entry.time.max(time);
+            }
             for (i, name) in &layout.fields {
                 let column = batch.column(*i);
-                if column.is_null(row) {
+                let Some(best) = rows
+                    .iter()
+                    .filter(|r| column.is_valid(**r))
+                    .max_by_key(|r| latest(r))
+                else {
                     continue;
-                }
+                };
+                let (time, rank) = latest(best);
                 let newer = entry
                     .fields
                     .get(name)
                     .is_none_or(|l| (time, rank) > (l.time, l.rank));
-                if newer && let Ok(value) = ScalarValue::try_from_array(column, row) {
+                if newer && let Ok(value) = ScalarValue::try_from_array(column, *best) {
                     entry
                         .fields
                         .insert(name.clone(), Latest { time, rank, value });
@@ -180,7 +273,7 @@ impl TableLast {
 
     /// Number of series.
     pub fn len(&self) -> usize {
-        self.series.lock().len()
+        self.series.lock().values().map(Vec::len).sum()
     }
 
     /// True if no series is known.
@@ -197,8 +290,12 @@ impl TableLast {
     ) -> datafusion::common::Result<RecordBatch> {
         let arrow = schema.arrow_schema();
         let series = self.series.lock();
-        let kept: Vec<(&SeriesKey, &Series)> =
-            series.iter().filter(|(_, s)| s.time >= since).collect();
+        let kept: Vec<(&SeriesKey, &Series)> = series
+            .values()
+            .flatten()
+            .map(|(k, s)| (k, s))
+            .filter(|(_, s)| s.time >= since)
+            .collect();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(arrow.fields().len());
         for (c, field) in schema.columns().iter().zip(arrow.fields()) {
             let values = kept.iter().map(|(key, s)| match c.kind {
@@ -275,6 +372,117 @@ impl LastCache {
             };
             if let Some(schema) = schema(table) {
                 last.observe(batch, &schema, |row| row_rank(seq, row as u64));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use hearth_catalog::schema::{FieldType, TIME_ZONE};
+
+    fn schema() -> TableSchema {
+        let mut s = TableSchema::new();
+        s.add("host", ColumnKind::Tag);
+        s.add("v", ColumnKind::Field(FieldType::Float));
+        s.add("region", ColumnKind::Tag);
+        s.add("w", ColumnKind::Field(FieldType::Float));
+        s
+    }
+
+    /// `(host, region, v, w, time)`.
+    type Row<'a> = (&'a str, Option<&'a str>, Option<f64>, Option<f64>, i64);
+
+    /// A write of rows; without `region` the column is absent.
+    fn write(rows: &[Row<'_>], region: bool) -> RecordBatch {
+        let mut fields = vec![Field::new("host", DataType::Utf8, true)];
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.0),
+        ))];
+        if region {
+            fields.push(Field::new("region", DataType::Utf8, true));
+            columns.push(Arc::new(rows.iter().map(|r| r.1).collect::<StringArray>()));
+        }
+        fields.push(Field::new("v", DataType::Float64, true));
+        columns.push(Arc::new(rows.iter().map(|r| r.2).collect::<Float64Array>()));
+        fields.push(Field::new("w", DataType::Float64, true));
+        columns.push(Arc::new(rows.iter().map(|r| r.3).collect::<Float64Array>()));
+        fields.push(Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Microsecond, Some(TIME_ZONE.into())),
+            false,
+        ));
+        columns.push(Arc::new(
+            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.4))
+                .with_timezone(TIME_ZONE),
+        ));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    fn sorted_rows(last: &TableLast) -> String {
+        let batch = last.rows(&schema(), i64::MIN).unwrap();
+        let sorted = datafusion::arrow::compute::lexsort_to_indices(
+            &[
+                datafusion::arrow::compute::SortColumn {
+                    values: batch.column(0).clone(),
+                    options: None,
+                },
+                datafusion::arrow::compute::SortColumn {
+                    values: batch.column(2).clone(),
+                    options: None,
+                },
+            ],
+            None,
+        )
+        .unwrap();
+        let batch = datafusion::arrow::compute::take_record_batch(&batch, &sorted).unwrap();
+        pretty_format_batches(&[batch]).unwrap().to_string()
+    }
+
+    #[test]
+    fn writes_fold_the_same_in_any_order_and_a_missing_tag_is_a_null_one() {
+        let writes = [
+            // (seq, batch)
+            (
+                1,
+                write(&[("a", Some("eu"), Some(1.0), Some(10.0), 100)], true),
+            ),
+            // Later time for a/eu, only v: w is NULL in the latest row.
+            (2, write(&[("a", Some("eu"), Some(2.0), None, 200)], true)),
+            // Same identity as seq 2, w written later: merges into the latest row.
+            (3, write(&[("a", Some("eu"), None, Some(20.0), 200)], true)),
+            // Late point: changes nothing.
+            (
+                4,
+                write(&[("a", Some("eu"), Some(-1.0), Some(-1.0), 50)], true),
+            ),
+            // A batch without the region column and one with an explicit NULL: one series.
+            (5, write(&[("b", None, Some(5.0), None, 100)], false)),
+            (6, write(&[("b", None, Some(6.0), None, 100)], true)),
+        ];
+        let mut first = None;
+        // Every rotation and the reverse order.
+        let mut orders: Vec<Vec<usize>> = (0..writes.len())
+            .map(|k| (0..writes.len()).map(|i| (i + k) % writes.len()).collect())
+            .collect();
+        orders.push((0..writes.len()).rev().collect());
+        for order in orders {
+            let last = TableLast::default();
+            for i in order {
+                let (seq, batch) = &writes[i];
+                last.observe(batch, &schema(), |row| row_rank(*seq, row as u64));
+            }
+            assert_eq!(last.len(), 2);
+            let rows = sorted_rows(&last);
+            assert!(rows.contains("| a    | 2.0 | eu     | 20.0 |"), "{rows}");
+            assert!(rows.contains("| b    | 6.0 |        |      |"), "{rows}");
+            match &first {
+                None => first = Some(rows),
+                Some(f) => assert_eq!(&rows, f),
             }
         }
     }
