@@ -190,7 +190,7 @@ impl SchemaProvider for PublicSchema {
             )
             .with_last(last),
         );
-        Ok(Some(Arc::new(TsTable::try_new(&table, raw, retention)?)))
+        Ok(Some(Arc::new(TsTable::try_new(table, raw, retention)?)))
     }
 
     async fn table_type(&self, name: &str) -> Result<Option<TableType>> {

@@ -91,6 +91,24 @@ impl QueryPlanner for HearthPlanner {
     }
 }
 
+/// The physical plan of `plan` inside another query's planning (a table's own plan, made when
+/// the table is scanned): optimized and planned like any, but not entered in the query log
+/// again; its work counts toward the query it is part of.
+pub(crate) async fn plan_inner(
+    session: &dyn Session,
+    plan: &LogicalPlan,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(state) = session.as_any().downcast_ref::<SessionState>() else {
+        return session.create_physical_plan(plan).await;
+    };
+    let optimized = state.optimize(plan)?;
+    DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
+        functions::gapfill::GapFillPlanner,
+    )])
+    .create_physical_plan(&optimized, session)
+    .await
+}
+
 /// DataFusion's optimizer rules, with Hearth's latest-row rewrite first (before DataFusion turns
 /// `DISTINCT ON` into an aggregate).
 fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {

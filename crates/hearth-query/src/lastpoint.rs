@@ -36,7 +36,7 @@ use futures::StreamExt;
 use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TableSchema};
 use hearth_storage::last::LastCache;
 
-use crate::provider::RawTable;
+use crate::provider::TsTable;
 
 /// What [`LastPointTable`] needs of the table it stands for.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ impl TableProvider for LastPointTable {
         let s = &self.source;
         let last = s.cache.table(&s.db, &s.table);
         last.ready(async {
-            let plan = state.create_physical_plan(&self.table_plan).await?;
+            let plan = crate::engine::plan_inner(state, &self.table_plan).await?;
             let mut rows = execute_stream(plan, state.task_ctx())?;
             while let Some(batch) = rows.next().await {
                 last.observe_table_rows(&batch?, &s.schema);
@@ -177,25 +177,18 @@ fn rewrite(d: DistinctOn) -> Result<Transformed<LogicalPlan>> {
     }
 }
 
-/// The table whose merged view `plan` is (`TsTable`'s plan: a projection of the merging
-/// aggregate over, maybe, the retention filter, over the raw table), if it is one.
+/// The Hearth table `plan` scans (a scan of a `TsTable`, before anything was pushed into it),
+/// if it is one that keeps latest rows.
 fn merged_view(plan: &LogicalPlan) -> Option<LastSource> {
-    let LogicalPlan::Projection(p) = plan else {
+    let LogicalPlan::TableScan(scan) = plan else {
         return None;
     };
-    let LogicalPlan::Aggregate(a) = p.input.as_ref() else {
+    if !scan.filters.is_empty() || scan.projection.is_some() || scan.fetch.is_some() {
         return None;
-    };
-    let scan = match a.input.as_ref() {
-        LogicalPlan::Filter(f) => f.input.as_ref(),
-        other => other,
-    };
-    let LogicalPlan::TableScan(scan) = scan else {
-        return None;
-    };
+    }
     let provider = source_as_provider(&scan.source).ok()?;
     let any: &dyn Any = provider.as_ref();
-    any.downcast_ref::<RawTable>()?.last_source().cloned()
+    any.downcast_ref::<TsTable>()?.last_source().cloned()
 }
 
 /// `plan` with the merged view of a Hearth table replaced by the table's latest rows, if

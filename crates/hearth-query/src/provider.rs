@@ -1,25 +1,30 @@
 //! Table providers: what a Hearth table looks like to DataFusion.
 //!
-//! Two layers, so that a planned query (a prepared statement may be planned once and run many
-//! times) never holds a stale copy of the data:
+//! Two layers; the plan is made at each scan, so a planned query (a prepared statement may be
+//! planned once and run many times) never holds a stale copy of the data:
 //!
 //! ```text
-//! TsTable (what SQL sees)  = Aggregate(group by tags, time;
-//!                                      per field last_value(field ORDER BY __rank) IGNORE NULLS)
-//!                              over RawTable
-//! RawTable (internal)      = scan() takes one snapshot: buffer chunks, then Delta files
-//!                          = Union(Parquet scan of the files, rows of the buffer), each row
-//!                            with its rank `__rank`
+//! TsTable (what SQL sees)  = scan() takes one snapshot: buffer chunks, then Delta files
+//!                          = Union(RawTable of the files that share no time with another
+//!                                  source, read as they are;
+//!                                  Aggregate(group by tags, time; per field
+//!                                            last_value(field ORDER BY __rank) IGNORE NULLS)
+//!                                  over RawTable of the other files and the buffer)
+//! RawTable (internal)      = Union(Parquet scan of its files, rows of its buffer chunks), each
+//!                            row with its rank `__rank`
 //! ```
 //!
 //! The merge is InfluxDB's: for one identity (tags, time) each field takes its latest written
 //! value, fields not written keep theirs. "Latest" is the rank: the WAL sequence number (and line
-//! within the write) for buffered rows, the flush position for persisted files. The buffer is read
-//! before the file list, so a flush that completes in between can only make a row appear twice
-//! (merged away by the aggregate), never make it disappear. Filters on tags and time are pushed
-//! below the aggregate by DataFusion and reach the Parquet scan for pruning.
+//! within the write) for buffered rows, the flush position for persisted files. A persisted file
+//! holds each identity once, and an identity includes its time, so a file whose time range
+//! overlaps no other file's and not the buffer's needs no merging; after compaction that is
+//! most of the data. The buffer is read before the file list, so a flush that completes in
+//! between can only make a row appear twice, in the buffer and in a new file whose time range
+//! then overlaps the buffer's (merged away by the aggregate), never make it disappear. Filters
+//! on tags and time are pushed below the aggregate by DataFusion and reach the Parquet scan for
+//! pruning.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -47,8 +52,8 @@ use datafusion::logical_expr::{
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
-use hearth_catalog::catalog::Table;
-use hearth_catalog::schema::{ColumnKind, TIME_COLUMN};
+use hearth_catalog::catalog::{FileMeta, Table};
+use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TableSchema};
 use hearth_catalog::store::Store;
 use hearth_storage::align::align;
 use hearth_storage::buffer::Buffer;
@@ -73,12 +78,17 @@ pub struct RawTable {
     file_schema: SchemaRef,
     raw_schema: SchemaRef,
     last: Option<LastSource>,
+    /// Fixed contents (files, buffered rows with ranks) instead of the table's live ones.
+    snapshot: Option<(Vec<FileMeta>, Vec<RecordBatch>)>,
+    /// The table's schema when this was made (`file_schema` is its Arrow form).
+    table_schema: TableSchema,
 }
 
 impl RawTable {
     /// The raw table of `table` with the table's current schema.
     pub fn new(table: Arc<Table>, buffer: Arc<Buffer>, store: Arc<Store>) -> RawTable {
-        let file_schema = table.schema().arrow_schema();
+        let table_schema = table.schema();
+        let file_schema = table_schema.arrow_schema();
         let raw_schema = df_table_schema(&file_schema).table_schema().clone();
         RawTable {
             table,
@@ -87,6 +97,23 @@ impl RawTable {
             file_schema,
             raw_schema,
             last: None,
+            snapshot: None,
+            table_schema,
+        }
+    }
+
+    /// This table reading exactly `files` and the buffered rows `buffered` (from
+    /// [`RawTable::buffer_batches`]).
+    fn with_contents(&self, files: Vec<FileMeta>, buffered: Vec<RecordBatch>) -> RawTable {
+        RawTable {
+            table: self.table.clone(),
+            buffer: self.buffer.clone(),
+            store: self.store.clone(),
+            file_schema: self.file_schema.clone(),
+            raw_schema: self.raw_schema.clone(),
+            last: self.last.clone(),
+            snapshot: Some((files, buffered)),
+            table_schema: self.table_schema.clone(),
         }
     }
 
@@ -191,8 +218,13 @@ impl TableProvider for RawTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // Buffer first, files second: see the module documentation.
-        let buffered = self.buffer_batches()?;
-        let files = self.table.state().files;
+        let (files, buffered) = match &self.snapshot {
+            Some((files, buffered)) => (files.clone(), buffered.clone()),
+            None => {
+                let buffered = self.buffer_batches()?;
+                (self.table.state().files, buffered)
+            }
+        };
         // Files whose time range misses the query's are not read: an identity includes its time,
         // so no row of them could merge with a row the query keeps.
         let (from, to) = time_bounds(filters);
@@ -306,21 +338,111 @@ pub fn time_bounds(filters: &[Expr]) -> (i64, i64) {
 }
 
 /// A Hearth table as SQL sees it: one row per identity, duplicates merged.
+///
+/// The plan is made for each scan (every execution of a prepared statement plans it again), from
+/// one snapshot of the buffer and then the files: files whose time range overlaps no other
+/// source's are read as they are (a persisted file holds each identity once, and an identity
+/// includes its time, so no other source can hold one of its rows); the rest, with the buffered
+/// rows, go through the merging aggregate.
 #[derive(Debug)]
 pub struct TsTable {
+    table: Arc<Table>,
+    raw: Arc<RawTable>,
+    retention: Option<std::time::Duration>,
     schema: SchemaRef,
-    plan: LogicalPlan,
+}
+
+/// Splits `files` into those that overlap no other file and not `buffer` (a time range), and
+/// the rest.
+pub(crate) fn split_overlapping(
+    mut files: Vec<FileMeta>,
+    buffer: Option<(i64, i64)>,
+) -> (Vec<FileMeta>, Vec<FileMeta>) {
+    files.sort_by_key(|f| (f.min_time, f.max_time));
+    let mut alone = Vec::new();
+    let mut overlapping = Vec::new();
+    let mut reach = i64::MIN;
+    for (i, f) in files.iter().enumerate() {
+        let before = i > 0 && f.min_time <= reach;
+        let after = files
+            .get(i + 1)
+            .is_some_and(|next| next.min_time <= f.max_time);
+        let buffered = buffer.is_some_and(|(lo, hi)| lo <= f.max_time && f.min_time <= hi);
+        reach = reach.max(f.max_time);
+        if before || after || buffered {
+            overlapping.push(f.clone());
+        } else {
+            alone.push(f.clone());
+        }
+    }
+    (alone, overlapping)
+}
+
+/// The time range of buffered rows.
+fn buffer_range(batches: &[RecordBatch]) -> Result<Option<(i64, i64)>> {
+    let mut range: Option<(i64, i64)> = None;
+    for b in batches {
+        let Some((lo, hi)) = hearth_storage::persist::time_range(b).map_err(external)? else {
+            continue;
+        };
+        range = Some(range.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
+    }
+    Ok(range)
 }
 
 impl TsTable {
     /// The merged view over `raw`; with a `retention` period, rows older than it (by their
     /// time, against `now()` of each execution) are not part of the view.
     pub fn try_new(
-        table: &Table,
+        table: Arc<Table>,
         raw: Arc<RawTable>,
         retention: Option<std::time::Duration>,
     ) -> Result<TsTable> {
-        let schema = table.schema();
+        let schema = raw.file_schema.clone();
+        let ts = TsTable {
+            table,
+            raw,
+            retention,
+            schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+        };
+        // The schema SQL sees is the merged plan's (nullability as the aggregate gives it).
+        let merged = ts.merged_plan(ts.raw.clone())?;
+        let schema_seen = Arc::new(merged.schema().as_arrow().clone());
+        debug_assert_eq!(schema_seen.fields().len(), schema.fields().len());
+        debug_assert!(schema_seen.field_with_name(TIME_COLUMN).is_ok());
+        Ok(TsTable {
+            schema: schema_seen,
+            ..ts
+        })
+    }
+
+    /// Where the latest rows per series of this table are kept, if anywhere.
+    pub fn last_source(&self) -> Option<&LastSource> {
+        self.raw.last_source()
+    }
+
+    fn retention_filter(&self, plan: LogicalPlanBuilder) -> Result<LogicalPlanBuilder> {
+        let Some(keep) = self.retention else {
+            return Ok(plan);
+        };
+        let keep = i64::try_from(keep.as_micros()).unwrap_or(i64::MAX);
+        let since = datafusion::functions::datetime::expr_fn::now()
+            - Expr::Literal(ScalarValue::DurationMicrosecond(Some(keep)), None);
+        plan.filter(ident(TIME_COLUMN).gt_eq(since))
+    }
+
+    fn columns(&self) -> Vec<Expr> {
+        self.raw
+            .table_schema
+            .columns()
+            .iter()
+            .map(|c| ident(c.name.as_str()))
+            .collect()
+    }
+
+    /// `raw` merged: per identity, each field's latest value by rank.
+    fn merged_plan(&self, raw: Arc<RawTable>) -> Result<LogicalPlan> {
+        let schema = &self.raw.table_schema;
         let by_rank = vec![ident(RANK).sort(true, false)];
         let mut group: Vec<Expr> = Vec::new();
         let mut aggregates: Vec<Expr> = Vec::new();
@@ -337,22 +459,46 @@ impl TsTable {
                 ),
             }
         }
-        let order: Vec<Expr> = schema
-            .columns()
-            .iter()
-            .map(|c| ident(c.name.as_str()))
+        let plan = LogicalPlanBuilder::scan(self.table.name(), provider_as_source(raw), None)?;
+        self.retention_filter(plan)?
+            .aggregate(group, aggregates)?
+            .project(self.columns())?
+            .build()
+    }
+
+    /// `raw` as it is (its sources hold each identity once).
+    fn plain_plan(&self, raw: Arc<RawTable>) -> Result<LogicalPlan> {
+        let plan = LogicalPlanBuilder::scan(self.table.name(), provider_as_source(raw), None)?;
+        self.retention_filter(plan)?
+            .project(self.columns())?
+            .build()
+    }
+
+    /// The plan of the table's rows now: see the type's documentation.
+    pub fn plan_now(&self, filters: &[Expr]) -> Result<LogicalPlan> {
+        let buffered = self.raw.buffer_batches()?;
+        let (from, to) = time_bounds(filters);
+        let files: Vec<FileMeta> = self
+            .table
+            .state()
+            .files
+            .into_iter()
+            .filter(|f| f.max_time >= from && f.min_time <= to)
             .collect();
-        let mut plan = LogicalPlanBuilder::scan(table.name(), provider_as_source(raw), None)?;
-        if let Some(keep) = retention {
-            let keep = i64::try_from(keep.as_micros()).unwrap_or(i64::MAX);
-            let since = datafusion::functions::datetime::expr_fn::now()
-                - Expr::Literal(ScalarValue::DurationMicrosecond(Some(keep)), None);
-            plan = plan.filter(ident(TIME_COLUMN).gt_eq(since))?;
+        let (alone, overlapping) = split_overlapping(files, buffer_range(&buffered)?);
+        let mut parts = Vec::new();
+        if !alone.is_empty() {
+            parts.push(self.plain_plan(Arc::new(self.raw.with_contents(alone, Vec::new())))?);
         }
-        let plan = plan.aggregate(group, aggregates)?.project(order)?.build()?;
-        let schema = Arc::new(plan.schema().as_arrow().clone());
-        debug_assert!(schema.field_with_name(TIME_COLUMN).is_ok());
-        Ok(TsTable { schema, plan })
+        if !overlapping.is_empty() || !buffered.is_empty() || parts.is_empty() {
+            parts.push(self.merged_plan(Arc::new(self.raw.with_contents(overlapping, buffered)))?);
+        }
+        let mut parts = parts.into_iter();
+        let mut plan = LogicalPlanBuilder::from(parts.next().expect("at least one part"));
+        for part in parts {
+            plan = plan.union(part)?;
+        }
+        plan.build()
     }
 }
 
@@ -364,10 +510,6 @@ impl TableProvider for TsTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
-    }
-
-    fn get_logical_plan(&'_ self) -> Option<Cow<'_, LogicalPlan>> {
-        Some(Cow::Borrowed(&self.plan))
     }
 
     fn supports_filters_pushdown(
@@ -384,7 +526,7 @@ impl TableProvider for TsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut builder = LogicalPlanBuilder::from(self.plan.clone());
+        let mut builder = LogicalPlanBuilder::from(self.plan_now(filters)?);
         if let Some(predicate) = conjunction(filters.iter().cloned()) {
             builder = builder.filter(predicate)?;
         }
@@ -397,6 +539,6 @@ impl TableProvider for TsTable {
         if limit.is_some() {
             builder = builder.limit(0, limit)?;
         }
-        state.create_physical_plan(&builder.build()?).await
+        crate::engine::plan_inner(state, &builder.build()?).await
     }
 }

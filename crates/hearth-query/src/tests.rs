@@ -464,3 +464,82 @@ async fn latest_rows_from_the_cache_always_equal_a_scan() {
     let scan = physical_plan(&engine, LATEST_BY_SCAN).await;
     assert!(scan.contains("last_value"), "{scan}");
 }
+
+#[test]
+fn only_files_sharing_a_time_range_with_another_source_are_merged() {
+    use crate::provider::split_overlapping;
+    let file = |path: &str, min_time: i64, max_time: i64| hearth_catalog::catalog::FileMeta {
+        path: path.into(),
+        date: String::new(),
+        size: 1,
+        rows: 1,
+        min_time,
+        max_time,
+        rank: 0,
+    };
+    let names = |files: Vec<hearth_catalog::catalog::FileMeta>| {
+        let mut n: Vec<String> = files.into_iter().map(|f| f.path).collect();
+        n.sort();
+        n
+    };
+    let files = vec![
+        file("a", 0, 9),
+        file("b", 10, 19),
+        // c and d share time 25; e touches the buffer's range.
+        file("c", 20, 25),
+        file("d", 25, 29),
+        file("e", 40, 49),
+    ];
+    let (alone, merged) = split_overlapping(files.clone(), Some((45, 60)));
+    assert_eq!(names(alone), ["a", "b"]);
+    assert_eq!(names(merged), ["c", "d", "e"]);
+    // A file inside another's range, seen after it in time order.
+    let (alone, merged) = split_overlapping(vec![file("big", 0, 100), file("small", 50, 60)], None);
+    assert!(alone.is_empty());
+    assert_eq!(names(merged), ["big", "small"]);
+    let (alone, merged) = split_overlapping(files, None);
+    assert_eq!(names(alone), ["a", "b", "e"]);
+    assert_eq!(names(merged), ["c", "d"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persisted_days_without_overlap_are_read_without_merging() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    for day in 0..2 {
+        let t = 1_714_521_600 + day * 86_400;
+        let body = format!("m,s=a v={day} {t}\nm,s=b v={day} {t}\n");
+        storage
+            .write_lp("home", body.as_bytes(), SECONDS)
+            .await
+            .unwrap();
+        storage.flush(FlushReason::Age).await.unwrap();
+    }
+    let sql = "SELECT s, v, time FROM m ORDER BY time, s";
+    let plan = physical_plan(&engine, sql).await;
+    assert!(!plan.contains("last_value"), "{plan}");
+    let before = table(&engine, sql).await;
+    // A late overwrite of day 0 in the buffer: that day's file and the buffer are merged, day 1
+    // is still read as it is.
+    storage
+        .write_lp("home", b"m,s=a v=7 1714521600", SECONDS)
+        .await
+        .unwrap();
+    let plan = physical_plan(&engine, sql).await;
+    assert!(plan.contains("last_value"), "{plan}");
+    let after = table(&engine, sql).await;
+    assert_ne!(before, after);
+    assert_eq!(
+        after,
+        "\
++---+-----+----------------------+
+| s | v   | time                 |
++---+-----+----------------------+
+| a | 7.0 | 2024-05-01T00:00:00Z |
+| b | 0.0 | 2024-05-01T00:00:00Z |
+| a | 1.0 | 2024-05-02T00:00:00Z |
+| b | 1.0 | 2024-05-02T00:00:00Z |
++---+-----+----------------------+"
+    );
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""TSBS devops query latency: Hearth (over the PostgreSQL protocol) next to DuckDB on the same rows.
+
+Generates TSBS cpu-only data with `hearth-bench generate`, writes it to a fresh Hearth with
+`hearth-bench ingest`, restarts Hearth (the graceful stop persists everything) and waits for the
+compactor, exports the table as Parquet through Hearth's HTTP API and loads that into an
+in-memory DuckDB table, then runs every TSBS query type ITERATIONS times with random parameters
+(the draws of `tsbs_oracle.py`), Hearth and DuckDB alternately, and prints the median and p99
+per type with the load average.
+
+    python3 benches/compare/tsbs_queries.py --scale 1000 --iterations 10
+
+Needs release binaries (`cargo build --release -p hearth -p hearth-bench`) and Python's
+`duckdb` and `psycopg` (installed if missing).
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import pathlib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DURATION_UNITS_S = {"d": 86_400, "h": 3_600, "m": 60}
+
+
+def ensure_packages():
+    """Installs duckdb and psycopg when missing."""
+    missing = []
+    for module, package in (("duckdb", "duckdb"), ("psycopg", "psycopg[binary]")):
+        if importlib.util.find_spec(module) is None:
+            missing.append(package)
+    if missing:
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", *missing]
+        if subprocess.run(cmd).returncode != 0:
+            subprocess.run(cmd + ["--break-system-packages"], check=True)
+
+
+def load_oracle():
+    """The query drawer of the integration test's oracle (one definition of the queries)."""
+    path = ROOT / "crates/hearth/tests/integration/tsbs_oracle.py"
+    spec = importlib.util.spec_from_file_location("tsbs_oracle", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Hosts:
+    """What the drawer needs of the data set, without parsing it: hostnames and time range."""
+
+    def __init__(self, scale, start_us, duration_us):
+        self.names = sorted(f"host_{i}" for i in range(scale))
+        self.range = (start_us, start_us + duration_us - 10_000_000)
+
+    def hostnames(self):
+        return self.names
+
+    def time_range_us(self):
+        return self.range
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Hearth:
+    """A `hearth serve` on free ports."""
+
+    def __init__(self, binary, data_dir, extra=()):
+        self.http_port, self.pg_port = free_port(), free_port()
+        self.log = open(data_dir / "hearth.log", "ab")
+        self.process = subprocess.Popen(
+            [binary, "serve", "--data-dir", str(data_dir),
+             "--http-addr", f"127.0.0.1:{self.http_port}",
+             "--pg-addr", f"127.0.0.1:{self.pg_port}", *extra],
+            stdout=self.log, stderr=self.log)
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(self.url + "/health", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("hearth did not start; see hearth.log")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=600)
+
+    def query_json(self, db, sql):
+        q = urllib.parse.urlencode({"db": db, "q": sql, "format": "json"})
+        with urllib.request.urlopen(f"{self.url}/api/v3/query_sql?{q}", timeout=600) as r:
+            return json.load(r)
+
+    def export_parquet(self, db, sql, path):
+        q = urllib.parse.urlencode({"db": db, "q": sql, "format": "parquet"})
+        with urllib.request.urlopen(f"{self.url}/api/v3/query_sql?{q}", timeout=3600) as r:
+            path.write_bytes(r.read())
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=1000, help="hosts (default 1000)")
+    parser.add_argument("--duration", default="1d", help="time range: 1d, 12h, ... (default 1d)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--iterations", type=int, default=10, help="draws per query type")
+    parser.add_argument("--target", default=str(ROOT / "target/release"),
+                        help="directory of the release binaries")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args()
+    ensure_packages()
+    import duckdb
+    import psycopg
+
+    oracle = load_oracle()
+    target = pathlib.Path(args.target)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="hearth-tsbs-"))
+    lines = work / "cpu.lp"
+    subprocess.run([target / "hearth-bench", "generate", "--use-case", "cpu-only",
+                    "--scale", str(args.scale), "--duration", args.duration,
+                    "--seed", str(args.seed), "--output", lines], check=True)
+    data = work / "data"
+    data.mkdir()
+    hearth = Hearth(target / "hearth", data)
+    subprocess.run([target / "hearth-bench", "ingest", "--http", hearth.url, "--db", "tsbs",
+                    "--workers", "4", "--batch", "5000", lines], check=True)
+    hearth.stop()
+    hearth = Hearth(target / "hearth", data, ["--compaction-interval", "2s"])
+    # Steady state: everything persisted and compacted (no day with more than a few files).
+    for _ in range(600):
+        days = hearth.query_json(
+            "tsbs", "SELECT partition, count(*) AS n FROM system.parquet_files GROUP BY 1")
+        if days and all(d["n"] < 4 for d in days):
+            break
+        time.sleep(1)
+    files = hearth.query_json("tsbs", "SELECT count(*) AS n, sum(rows) AS r, sum(bytes) AS b "
+                                      "FROM system.parquet_files")[0]
+    parquet = work / "cpu.parquet"
+    hearth.export_parquet("tsbs", "SELECT * FROM cpu", parquet)
+    duck = duckdb.connect()
+    # As the oracle loads it: `time` a plain TIMESTAMP (UTC), tags text, fields integers.
+    duck.execute("CREATE TABLE cpu AS SELECT * REPLACE (CAST(time AS TIMESTAMP) AS time) "
+                 f"FROM read_parquet('{parquet}')")
+    rows = duck.execute("SELECT count(*) FROM cpu").fetchone()[0]
+
+    first_us = 1_451_606_400_000_000   # hearth-bench's default start, TSBS's 2016-01-01
+    duration_us = DURATION_UNITS_S[args.duration[-1]] * int(args.duration[:-1]) * 1_000_000
+    queries = oracle.draw_queries(Hosts(args.scale, first_us, duration_us), args.seed,
+                                  args.iterations, [q[0] for q in oracle.QUERY_TYPES])
+    pg = psycopg.connect(f"host=127.0.0.1 port={hearth.pg_port} dbname=tsbs user=bench",
+                         autocommit=True)
+    results = {}
+    for name, sql, _ in queries:
+        timings = results.setdefault(name, {"hearth": [], "duckdb": []})
+        for engine in ("hearth", "duckdb"):
+            began = time.perf_counter()
+            if engine == "hearth":
+                pg.execute(sql).fetchall()
+            else:
+                duck.execute(sql).fetchall()
+            timings[engine].append((time.perf_counter() - began) * 1e3)
+    hearth.stop()
+
+    load = os.getloadavg()
+    print(f"\nTSBS cpu-only, {args.scale} hosts x {args.duration} ({rows} rows; Hearth: "
+          f"{files['n']} files, {files['b'] / files['r']:.2f} B/row), {args.iterations} draws "
+          f"per type, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"DuckDB {duckdb.__version__} (in-memory table); Hearth over the PostgreSQL protocol\n")
+    print(f"{'query':<24}{'Hearth p50':>12}{'p99':>10}{'DuckDB p50':>12}{'p99':>10}{'ratio':>8}")
+    summary = []
+    for name, t in results.items():
+        h50, d50 = statistics.median(t["hearth"]), statistics.median(t["duckdb"])
+        print(f"{name:<24}{h50:>10.1f}ms{percentile(t['hearth'], 99):>8.1f}ms"
+              f"{d50:>10.1f}ms{percentile(t['duckdb'], 99):>8.1f}ms{h50 / d50:>8.2f}")
+        summary.append({"query": name, "hearth_p50_ms": h50, "duckdb_p50_ms": d50})
+    if args.json:
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
