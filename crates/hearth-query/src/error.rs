@@ -72,7 +72,14 @@ pub(crate) fn datafusion_sqlstate(error: &DataFusionError) -> (&'static str, Str
             ("42703", root.message().into_owned())
         }
         DataFusionError::NotImplemented(m) => ("0A000", m.clone()),
-        DataFusionError::ResourcesExhausted(m) => ("53200", m.clone()),
+        DataFusionError::ResourcesExhausted(m) => (
+            "53200",
+            format!(
+                "out of memory: the query needs more than the memory queries share (half of \
+                 --memory-limit): {}",
+                m.lines().next().unwrap_or_default().trim_end_matches(" as:")
+            ),
+        ),
         DataFusionError::ArrowError(e, _)
             if matches!(
                 e.as_ref(),

@@ -170,3 +170,88 @@ async fn writes_beyond_the_in_flight_budget_wait_then_get_429() {
     let rows = query_json(&server, "home", "SELECT v FROM m ORDER BY time").await;
     assert_eq!(rows, serde_json::json!([{"v": 0}, {"v": 3}]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_larger_than_its_memory_share_spills_or_fails_cleanly_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // 32 MiB: queries share 16 MiB.
+    let server = Server::start(
+        dir.path(),
+        &["--memory-limit", "32MiB", "--flush-interval", "1s"],
+    );
+    // 200 000 distinct series with a 60-byte string field: far more than 16 MiB to sort or
+    // group in memory.
+    // Written in pieces; the buffer's half of the limit fills, so 503s are waited out (the
+    // flush frees it).
+    for chunk in 0..20 {
+        let lines: String = (chunk * 10_000..(chunk + 1) * 10_000)
+            .map(|i| {
+                format!(
+                    "big,s=s{i:07} v={i}i,pad=\"{}\" {}\n",
+                    "y".repeat(60),
+                    1_000 + i
+                )
+            })
+            .collect();
+        let mut tries = 0;
+        loop {
+            let r = http()
+                .post(server.url("/api/v3/write_lp?db=home&precision=s"))
+                .body(lines.clone())
+                .send()
+                .await
+                .unwrap();
+            match r.status().as_u16() {
+                204 => break,
+                503 | 429 if tries < 120 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => panic!("write: {other}"),
+            }
+        }
+    }
+    let mut pg = server.pg("home").await;
+    // A sort of every row by a string, and a grouping with as many groups as rows: each either
+    // completes (spilling to disk) with the right answer or fails with SQLSTATE 53200.
+    for sql in [
+        "SELECT s, pad FROM big ORDER BY pad, s DESC",
+        "SELECT s, count(*) AS n, min(pad) AS p FROM big GROUP BY s ORDER BY s DESC",
+    ] {
+        match pg.simple_query(sql).await {
+            Ok(messages) => {
+                let rows: Vec<_> = messages
+                    .iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(rows.len(), 200_000, "{sql}");
+                assert_eq!(rows[0].get(0), Some("s0199999"), "{sql}");
+                eprintln!("{sql}: completed");
+            }
+            Err(e) => {
+                let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e}"));
+                assert_eq!(db.code().code(), "53200", "{sql}: {}", db.message());
+                eprintln!("{sql}: {}", db.message());
+                assert!(
+                    db.message().contains("Resources exhausted") || db.message().contains("memory"),
+                    "{sql}: {}",
+                    db.message()
+                );
+                // The connection is still usable after the error.
+                pg = server.pg("home").await;
+            }
+        }
+    }
+    // The server is unharmed: the same connection and a new one answer.
+    let n = pg.simple_query("SELECT count(*) FROM big").await.unwrap();
+    assert!(
+        matches!(&n[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("200000"))
+    );
+    assert_eq!(
+        query_json(&server, "home", "SELECT count(*) AS n FROM big").await,
+        serde_json::json!([{"n": 200000}])
+    );
+}
