@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""TSBS devops query latency: Hearth (over the PostgreSQL protocol) next to DuckDB on the same rows.
+"""TSBS devops query latency: Hearth (over the PostgreSQL protocol) next to DuckDB and chDB.
 
 Generates TSBS cpu-only data with `hearth-bench generate`, writes it to a fresh Hearth with
 `hearth-bench ingest`, restarts Hearth (the graceful stop persists everything) and waits for the
 compactor, exports the table as Parquet through Hearth's HTTP API and loads that into an
-in-memory DuckDB table, then runs every TSBS query type ITERATIONS times with random parameters
-(the draws of `tsbs_oracle.py`), Hearth and DuckDB alternately, and prints the median and p99
-per type with the load average.
+in-memory DuckDB table and into a chDB (in-process ClickHouse) MergeTree table, then runs every
+TSBS query type ITERATIONS times with random parameters (the draws of `tsbs_oracle.py`, put in
+ClickHouse's dialect for chDB), Hearth, DuckDB and chDB in turn, and prints the median and p99
+per type with the load average. chDB's translation is checked on the first draw of each type:
+its row count must be DuckDB's, or the script stops with status 1.
 
     python3 benches/compare/tsbs_queries.py --scale 1000 --iterations 10
 
 Needs release binaries (`cargo build --release -p hearth -p hearth-bench`) and Python's
-`duckdb` and `psycopg` (installed if missing).
+`duckdb`, `psycopg` and `chdb` (installed if missing).
 """
 
 import argparse
@@ -30,12 +32,15 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DURATION_UNITS_S = {"d": 86_400, "h": 3_600, "m": 60}
+# How chDB hands over an answer: materialised in Python, as fetchall() does for the others.
+CHDB_FORMAT = "DataFrame"
 
 
 def ensure_packages():
-    """Installs duckdb and psycopg when missing."""
+    """Installs duckdb, psycopg and chdb when missing."""
     missing = []
-    for module, package in (("duckdb", "duckdb"), ("psycopg", "psycopg[binary]")):
+    for module, package in (("duckdb", "duckdb"), ("psycopg", "psycopg[binary]"),
+                            ("chdb", "chdb")):
         if importlib.util.find_spec(module) is None:
             missing.append(package)
     if missing:
@@ -108,6 +113,68 @@ class Hearth:
             path.write_bytes(r.read())
 
 
+def load_chdb(session, parquet):
+    """Table cpu in `session`: a MergeTree ordered by (hostname, time) holding the Parquet rows.
+
+    The columns are the file's, inferred without Nullable (which a sorting key refuses): tags
+    String, fields Int64, `time` DateTime64(6, 'UTC'); TSBS cpu rows have every tag and field.
+    The table is then merged (OPTIMIZE FINAL), as Hearth's compactor is waited for. Returns the
+    seconds all that took and the table's {"n": parts, "r": rows, "b": bytes on disk}.
+    """
+    began = time.perf_counter()
+    source = f"file('{parquet}', Parquet)"
+    session.query(f"CREATE TABLE cpu ENGINE = MergeTree ORDER BY (hostname, time) EMPTY AS "
+                  f"SELECT * FROM {source} SETTINGS schema_inference_make_columns_nullable = 0")
+    session.query(f"INSERT INTO cpu SELECT * FROM {source}")
+    session.query("OPTIMIZE TABLE cpu FINAL")
+    seconds = time.perf_counter() - began
+    parts = session.query(
+        "SELECT count() AS n, sum(rows) AS r, sum(bytes_on_disk) AS b FROM system.parts "
+        "WHERE database = currentDatabase() AND table = 'cpu' AND active", "JSON")
+    return seconds, {k: int(v) for k, v in json.loads(parts.bytes())["data"][0].items()}
+
+
+def clickhouse_sql(sql):
+    """One of the oracle's queries in ClickHouse's dialect.
+
+    DISTINCT ON (lastpoint) becomes LIMIT 1 BY; the time literals lose their ' +0000', which
+    ClickHouse rejects: it parses the rest exactly, to the microsecond, in the compared column's
+    time zone (UTC). `date_trunc`, CTEs and GROUP BY / ORDER BY on aliases work as they are.
+    """
+    distinct_on = "SELECT DISTINCT ON (hostname) *"
+    if sql.startswith(distinct_on):
+        sql = "SELECT *" + sql.removeprefix(distinct_on) + " LIMIT 1 BY hostname"
+    return sql.replace(" +0000'", "'")
+
+
+def measure(queries, pg, duck, session):
+    """{type: {engine: [ms]}}: each draw on Hearth, DuckDB and chDB in turn, all rows fetched.
+
+    Exits with status 1 if chDB's answer to the first draw of a type has another row count than
+    DuckDB's (a wrong translation).
+    """
+    results = {}
+    for name, sql, _ in queries:
+        timings = results.setdefault(name, {"hearth": [], "duckdb": [], "chdb": []})
+        first_draw = not timings["hearth"]
+        ch_sql = clickhouse_sql(sql)
+        counts = {}
+        for engine in ("hearth", "duckdb", "chdb"):
+            began = time.perf_counter()
+            if engine == "hearth":
+                answer = pg.execute(sql).fetchall()
+            elif engine == "duckdb":
+                answer = duck.execute(sql).fetchall()
+            else:
+                answer = session.query(ch_sql, CHDB_FORMAT)
+            timings[engine].append((time.perf_counter() - began) * 1e3)
+            counts[engine] = len(answer)
+        if first_draw and counts["chdb"] != counts["duckdb"]:
+            sys.exit(f"{name}: chDB answered {counts['chdb']} rows, DuckDB {counts['duckdb']}\n"
+                     f"  DuckDB: {sql}\n  chDB:   {ch_sql}")
+    return results
+
+
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -124,6 +191,7 @@ def main():
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
     ensure_packages()
+    import chdb.session
     import duckdb
     import psycopg
 
@@ -157,37 +225,42 @@ def main():
     duck.execute("CREATE TABLE cpu AS SELECT * REPLACE (CAST(time AS TIMESTAMP) AS time) "
                  f"FROM read_parquet('{parquet}')")
     rows = duck.execute("SELECT count(*) FROM cpu").fetchone()[0]
+    session = chdb.session.Session(str(work / "chdb"))
+    try:
+        chdb_load_s, parts = load_chdb(session, parquet)
+        if parts["r"] != rows:
+            sys.exit(f"chDB loaded {parts['r']} rows, DuckDB {rows}")
 
-    first_us = 1_451_606_400_000_000   # hearth-bench's default start, TSBS's 2016-01-01
-    duration_us = DURATION_UNITS_S[args.duration[-1]] * int(args.duration[:-1]) * 1_000_000
-    queries = oracle.draw_queries(Hosts(args.scale, first_us, duration_us), args.seed,
-                                  args.iterations, [q[0] for q in oracle.QUERY_TYPES])
-    pg = psycopg.connect(f"host=127.0.0.1 port={hearth.pg_port} dbname=tsbs user=bench",
-                         autocommit=True)
-    results = {}
-    for name, sql, _ in queries:
-        timings = results.setdefault(name, {"hearth": [], "duckdb": []})
-        for engine in ("hearth", "duckdb"):
-            began = time.perf_counter()
-            if engine == "hearth":
-                pg.execute(sql).fetchall()
-            else:
-                duck.execute(sql).fetchall()
-            timings[engine].append((time.perf_counter() - began) * 1e3)
-    hearth.stop()
+        first_us = 1_451_606_400_000_000   # hearth-bench's default start, TSBS's 2016-01-01
+        duration_us = DURATION_UNITS_S[args.duration[-1]] * int(args.duration[:-1]) * 1_000_000
+        queries = oracle.draw_queries(Hosts(args.scale, first_us, duration_us), args.seed,
+                                      args.iterations, [q[0] for q in oracle.QUERY_TYPES])
+        pg = psycopg.connect(f"host=127.0.0.1 port={hearth.pg_port} dbname=tsbs user=bench",
+                             autocommit=True)
+        results = measure(queries, pg, duck, session)
+    finally:
+        hearth.stop()
+        session.close()
 
     load = os.getloadavg()
     print(f"\nTSBS cpu-only, {args.scale} hosts x {args.duration} ({rows} rows; Hearth: "
-          f"{files['n']} files, {files['b'] / files['r']:.2f} B/row), {args.iterations} draws "
-          f"per type, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"DuckDB {duckdb.__version__} (in-memory table); Hearth over the PostgreSQL protocol\n")
-    print(f"{'query':<24}{'Hearth p50':>12}{'p99':>10}{'DuckDB p50':>12}{'p99':>10}{'ratio':>8}")
+          f"{files['n']} files, {files['b'] / files['r']:.2f} B/row; chDB: {parts['n']} parts, "
+          f"{parts['b'] / parts['r']:.2f} B/row), {args.iterations} draws per type, "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"DuckDB {duckdb.__version__} (in-memory table); chDB {chdb.__version__} (ClickHouse "
+          f"{chdb.engine_version}, MergeTree loaded in {chdb_load_s:.1f} s, answers as "
+          f"{CHDB_FORMAT}); Hearth over the PostgreSQL protocol; ratio = Hearth / min(DuckDB, "
+          f"chDB) p50\n")
+    print(f"{'query':<24}{'Hearth p50':>12}{'p99':>10}{'DuckDB p50':>12}{'p99':>10}"
+          f"{'chDB p50':>12}{'p99':>10}{'ratio':>8}")
     summary = []
     for name, t in results.items():
-        h50, d50 = statistics.median(t["hearth"]), statistics.median(t["duckdb"])
+        h50, d50, c50 = (statistics.median(t[e]) for e in ("hearth", "duckdb", "chdb"))
         print(f"{name:<24}{h50:>10.1f}ms{percentile(t['hearth'], 99):>8.1f}ms"
-              f"{d50:>10.1f}ms{percentile(t['duckdb'], 99):>8.1f}ms{h50 / d50:>8.2f}")
-        summary.append({"query": name, "hearth_p50_ms": h50, "duckdb_p50_ms": d50})
+              f"{d50:>10.1f}ms{percentile(t['duckdb'], 99):>8.1f}ms"
+              f"{c50:>10.1f}ms{percentile(t['chdb'], 99):>8.1f}ms{h50 / min(d50, c50):>8.2f}")
+        summary.append({"query": name, "hearth_p50_ms": h50, "duckdb_p50_ms": d50,
+                        "chdb_p50_ms": c50})
     if args.json:
         print(json.dumps(summary))
 

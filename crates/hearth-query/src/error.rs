@@ -77,7 +77,10 @@ pub(crate) fn datafusion_sqlstate(error: &DataFusionError) -> (&'static str, Str
             format!(
                 "out of memory: the query needs more than the memory queries share (half of \
                  --memory-limit): {}",
-                m.lines().next().unwrap_or_default().trim_end_matches(" as:")
+                m.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches(" as:")
             ),
         ),
         DataFusionError::ArrowError(e, _)

@@ -1,19 +1,29 @@
-//! "The latest row of every series" from the cache the write path maintains
-//! (`hearth_storage::last`), instead of scanning the table.
+//! "The latest row of every series" and "the latest value of each field per series" from the
+//! cache the write path maintains (`hearth_storage::last`), instead of scanning the table.
 //!
-//! [`LastPointRule`] rewrites
+//! [`LastPointRule`] rewrites two shapes of query.
 //!
 //! ```sql
 //! SELECT DISTINCT ON (hostname) * FROM cpu [WHERE <tags> | time >= ...] ORDER BY hostname, time DESC
 //! ```
 //!
-//! (any tags in `DISTINCT ON`, `time DESC` right after them) to read [`LastPointTable`]: the
+//! (any tags in `DISTINCT ON`, `time DESC` right after them) reads [`LastPointTable`]: the
 //! latest row of each series. That is the same answer: the first row of a group ordered by time
 //! descending is the latest row of one of the group's series, and a filter on tags keeps or drops
 //! whole series, as does a lower bound on time (a series whose latest row is older has no later
-//! row). Anything else (a bound from above, conditions on fields, expressions) keeps the plan
-//! as it is. The first such query of a table builds its cache with one scan; later ones read
-//! only the cache.
+//! row).
+//!
+//! ```sql
+//! SELECT <tags>, last(f, time), ... FROM t [WHERE <tags> | time >= ...] GROUP BY <tags>
+//! ```
+//!
+//! (only `last` of fields) reads each field's latest value and its time per series: the latest
+//! non-NULL value of a group is the latest of its series' latest values, and a lower bound on
+//! time becomes, per aggregate, the same bound on that value's own time (`FILTER`).
+//!
+//! Anything else (a bound from above, conditions on fields, expressions, other aggregates)
+//! keeps the plan as it is. The first such query of a table builds its cache with one scan;
+//! later ones read only the cache.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -52,13 +62,15 @@ pub struct LastSource {
     pub retention: Option<std::time::Duration>,
 }
 
-/// The latest row of every series of a table, with the table's columns.
+/// The latest row of every series of a table, with the table's columns; or, with
+/// `latest_fields`, each field's latest value and its time (see `TableLast::latest_fields`).
 #[derive(Debug)]
 pub struct LastPointTable {
     source: LastSource,
     /// The table as queries see it, to build the cache from.
     table_plan: LogicalPlan,
     schema: SchemaRef,
+    latest_fields: bool,
 }
 
 #[async_trait]
@@ -93,7 +105,11 @@ impl TableProvider for LastPointTable {
             let now = chrono::Utc::now().timestamp_micros();
             now.saturating_sub(i64::try_from(keep.as_micros()).unwrap_or(i64::MAX))
         });
-        let rows = last.rows(&s.schema, since)?;
+        let rows = if self.latest_fields {
+            last.latest_fields(&s.schema, since)?
+        } else {
+            last.rows(&s.schema, since)?
+        };
         let batch = RecordBatch::try_new(self.schema.clone(), rows.columns().to_vec())?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![batch]],
@@ -119,6 +135,7 @@ impl OptimizerRule for LastPointRule {
     ) -> Result<Transformed<LogicalPlan>> {
         plan.transform_down(|node| match node {
             LogicalPlan::Distinct(Distinct::On(d)) => rewrite(d),
+            LogicalPlan::Aggregate(a) => rewrite_last_values(a),
             other => Ok(Transformed::no(other)),
         })
     }
@@ -177,6 +194,160 @@ fn rewrite(d: DistinctOn) -> Result<Transformed<LogicalPlan>> {
     }
 }
 
+/// The conjuncts of a condition that bound `time` from below.
+fn lower_time_bounds(condition: &Expr) -> Vec<Expr> {
+    split_conjunction(condition)
+        .into_iter()
+        .filter(|c| match c {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let is_time = |e: &Expr| column(e).is_some_and(|c| c.name == TIME_COLUMN);
+                matches!(
+                    (op, is_time(left), is_time(right)),
+                    (Operator::Gt | Operator::GtEq, true, false)
+                        | (Operator::Lt | Operator::LtEq, false, true)
+                )
+            }
+            _ => false,
+        })
+        .cloned()
+        .collect()
+}
+
+/// `last(field, time)` of the table, if `e` is exactly that: the field's column.
+fn last_of_field<'a>(e: &'a Expr, schema: &TableSchema) -> Option<&'a Column> {
+    let Expr::AggregateFunction(f) = e else {
+        return None;
+    };
+    let p = &f.params;
+    if f.func.name() != "last"
+        || p.distinct
+        || p.filter.is_some()
+        || !p.order_by.is_empty()
+        || p.null_treatment.is_some()
+    {
+        return None;
+    }
+    match p.args.as_slice() {
+        [Expr::Column(value), Expr::Column(time)]
+            if time.name == TIME_COLUMN
+                && matches!(schema.kind(&value.name), Some(ColumnKind::Field(_))) =>
+        {
+            Some(value)
+        }
+        _ => None,
+    }
+}
+
+/// `SELECT <tags>, last(f, time), ... FROM t [WHERE <tags> | time >= ...] GROUP BY <tags>`
+/// read from each field's latest value per series: the latest non-NULL value of a group is the
+/// latest of its series' latest values, and a lower time bound becomes a bound on each value's
+/// own time.
+fn rewrite_last_values(a: datafusion::logical_expr::Aggregate) -> Result<Transformed<LogicalPlan>> {
+    let unchanged = |a| Ok(Transformed::no(LogicalPlan::Aggregate(a)));
+    let Some(schema) = table_schema_below(&a.input) else {
+        return unchanged(a);
+    };
+    let groups_are_tags = a
+        .group_expr
+        .iter()
+        .all(|g| matches!(g, Expr::Column(c) if schema.kind(&c.name) == Some(ColumnKind::Tag)));
+    let all_last = !a.aggr_expr.is_empty()
+        && a.aggr_expr
+            .iter()
+            .all(|e| last_of_field(e, &schema).is_some());
+    if !groups_are_tags || !all_last {
+        return unchanged(a);
+    }
+    let mut bounds: Vec<Expr> = Vec::new();
+    let Some(input) = replace_for_fields(&a.input, &mut bounds)? else {
+        return unchanged(a);
+    };
+    let mut aggr_expr = Vec::with_capacity(a.aggr_expr.len());
+    for e in &a.aggr_expr {
+        let Expr::AggregateFunction(f) = e else {
+            return unchanged(a);
+        };
+        let Some(value) = last_of_field(e, &schema) else {
+            return unchanged(a);
+        };
+        let value_time = Expr::Column(Column::new(
+            value.relation.clone(),
+            hearth_storage::last::field_time_column(&value.name),
+        ));
+        // Each bound on the series' time, as written (casts included), on the value's time.
+        let on_value_time = |bound: &Expr| {
+            bound
+                .clone()
+                .transform(|e| match e {
+                    Expr::Column(c) if c.name == TIME_COLUMN => {
+                        Ok(Transformed::yes(value_time.clone()))
+                    }
+                    other => Ok(Transformed::no(other)),
+                })
+                .map(|t| t.data)
+        };
+        let filter = bounds
+            .iter()
+            .map(on_value_time)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .reduce(Expr::and)
+            .map(Box::new);
+        let call =
+            Expr::AggregateFunction(datafusion::logical_expr::expr::AggregateFunction::new_udf(
+                f.func.clone(),
+                vec![Expr::Column(value.clone()), value_time],
+                false,
+                filter,
+                vec![],
+                None,
+            ));
+        aggr_expr.push(call.alias(e.schema_name().to_string()));
+    }
+    let rewritten = datafusion::logical_expr::Aggregate::try_new(
+        Arc::new(input),
+        a.group_expr.clone(),
+        aggr_expr,
+    )?;
+    Ok(Transformed::yes(LogicalPlan::Aggregate(rewritten)))
+}
+
+/// `plan` (filters and aliases over a Hearth table) over the table's latest fields instead,
+/// collecting the lower time bounds of its filters; `None` if anything else is in the way.
+fn replace_for_fields(plan: &LogicalPlan, bounds: &mut Vec<Expr>) -> Result<Option<LogicalPlan>> {
+    if let Some(source) = merged_view(plan) {
+        let name = source.table.clone();
+        let schema = hearth_storage::last::latest_fields_schema(&source.schema);
+        let table = LastPointTable {
+            source,
+            table_plan: plan.clone(),
+            schema,
+            latest_fields: true,
+        };
+        return Ok(Some(
+            LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?.build()?,
+        ));
+    }
+    let input = match plan {
+        LogicalPlan::SubqueryAlias(s) => replace_for_fields(&s.input, bounds)?,
+        LogicalPlan::Filter(f) => {
+            let Some(schema) = table_schema_below(&f.input) else {
+                return Ok(None);
+            };
+            if !per_series(&f.predicate, &schema) {
+                return Ok(None);
+            }
+            bounds.extend(lower_time_bounds(&f.predicate));
+            replace_for_fields(&f.input, bounds)?
+        }
+        _ => return Ok(None),
+    };
+    match input {
+        Some(input) => Ok(Some(plan.with_new_exprs(plan.expressions(), vec![input])?)),
+        None => Ok(None),
+    }
+}
+
 /// The Hearth table `plan` scans (a scan of a `TsTable`, before anything was pushed into it),
 /// if it is one that keeps latest rows.
 fn merged_view(plan: &LogicalPlan) -> Option<LastSource> {
@@ -213,6 +384,7 @@ fn replace_scan(plan: &LogicalPlan, on: &[Expr]) -> Result<Option<LogicalPlan>> 
             source,
             table_plan: plan.clone(),
             schema: Arc::new(plan.schema().as_arrow().clone()),
+            latest_fields: false,
         };
         return Ok(Some(
             LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?.build()?,

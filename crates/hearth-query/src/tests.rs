@@ -380,6 +380,17 @@ const LATEST_BY_SCAN: &str = "SELECT home, room, temp, hum, time FROM (SELECT *,
                               OVER (PARTITION BY home, room ORDER BY time DESC) AS n FROM climate) \
                               WHERE n = 1 ORDER BY home, room";
 
+/// The latest temperature and humidity per series since `since` (seconds); `by_scan` adds a
+/// `count(*)`, which keeps the latest-row cache from answering.
+fn last_values(since: i64, by_scan: bool) -> String {
+    let extra = if by_scan { ", count(*) AS n" } else { "" };
+    format!(
+        "SELECT home, room, t, h FROM (SELECT home, room, last(temp, time) AS t, \
+         last(hum, time) AS h{extra} FROM climate WHERE time >= to_timestamp({since}) \
+         GROUP BY home, room) ORDER BY home, room"
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latest_rows_from_the_cache_always_equal_a_scan() {
     let dir = tempfile::tempdir().unwrap();
@@ -453,7 +464,17 @@ async fn latest_rows_from_the_cache_always_equal_a_scan() {
             table(&engine, LATEST_BY_SCAN).await,
             "round {round}"
         );
+        let since = clock - 1800;
+        assert_eq!(
+            table(&engine, &last_values(since, false)).await,
+            table(&engine, &last_values(since, true)).await,
+            "round {round}"
+        );
     }
+    let plan = physical_plan(&engine, &last_values(clock, false)).await;
+    assert!(plan.contains("__last_time"), "{plan}");
+    let scan = physical_plan(&engine, &last_values(clock, true)).await;
+    assert!(!scan.contains("__last_time"), "{scan}");
     // The cache answered: no merging aggregate, no Parquet scan in the plan.
     let plan = physical_plan(&engine, LATEST).await;
     assert!(!plan.contains("last_value"), "{plan}");

@@ -288,7 +288,32 @@ impl TableLast {
         schema: &TableSchema,
         since: i64,
     ) -> datafusion::common::Result<RecordBatch> {
-        let arrow = schema.arrow_schema();
+        self.build(schema, since, false)
+    }
+
+    /// Per series with a time at or after `since`: its tags, each field's latest value
+    /// (at or after `since`), the series' latest time, and then, for each field `f` in schema
+    /// order, the time of that value as column [`field_time_column`]`(f)` (NULL if none). What
+    /// `last(f, time)` per group of series needs.
+    pub fn latest_fields(
+        &self,
+        schema: &TableSchema,
+        since: i64,
+    ) -> datafusion::common::Result<RecordBatch> {
+        self.build(schema, since, true)
+    }
+
+    fn build(
+        &self,
+        schema: &TableSchema,
+        since: i64,
+        latest_fields: bool,
+    ) -> datafusion::common::Result<RecordBatch> {
+        let arrow = if latest_fields {
+            latest_fields_schema(schema)
+        } else {
+            schema.arrow_schema()
+        };
         let series = self.series.lock();
         let kept: Vec<(&SeriesKey, &Series)> = series
             .values()
@@ -296,20 +321,20 @@ impl TableLast {
             .map(|(k, s)| (k, s))
             .filter(|(_, s)| s.time >= since)
             .collect();
+        let zone = || Some(hearth_catalog::schema::TIME_ZONE.into());
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(arrow.fields().len());
         for (c, field) in schema.columns().iter().zip(arrow.fields()) {
             let values = kept.iter().map(|(key, s)| match c.kind {
-                ColumnKind::Time => ScalarValue::TimestampMicrosecond(
-                    Some(s.time),
-                    Some(hearth_catalog::schema::TIME_ZONE.into()),
-                ),
+                ColumnKind::Time => ScalarValue::TimestampMicrosecond(Some(s.time), zone()),
                 ColumnKind::Tag => ScalarValue::Utf8(
                     key.iter()
                         .find(|(n, _)| n.as_ref() == c.name)
                         .map(|(_, v)| v.to_string()),
                 ),
                 ColumnKind::Field(_) => match s.fields.get(c.name.as_str()) {
-                    Some(l) if l.time == s.time => l.value.clone(),
+                    Some(l) if (latest_fields && l.time >= since) || l.time == s.time => {
+                        l.value.clone()
+                    }
                     _ => ScalarValue::try_from(field.data_type()).unwrap_or(ScalarValue::Null),
                 },
             });
@@ -319,8 +344,48 @@ impl TableLast {
                 ScalarValue::iter_to_array(values)?
             });
         }
+        if latest_fields {
+            for c in schema.columns() {
+                if let ColumnKind::Field(_) = c.kind {
+                    let times: Vec<Option<i64>> = kept
+                        .iter()
+                        .map(|(_, s)| {
+                            s.fields
+                                .get(c.name.as_str())
+                                .map(|l| l.time)
+                                .filter(|t| *t >= since)
+                        })
+                        .collect();
+                    columns.push(Arc::new(
+                        datafusion::arrow::array::TimestampMicrosecondArray::from(times)
+                            .with_timezone(hearth_catalog::schema::TIME_ZONE),
+                    ));
+                }
+            }
+        }
         Ok(RecordBatch::try_new(arrow, columns)?)
     }
+}
+
+/// The name of the column holding the time of field `field`'s latest value.
+pub fn field_time_column(field: &str) -> String {
+    format!("__last_time.{field}")
+}
+
+/// The columns of [`TableLast::latest_fields`].
+pub fn latest_fields_schema(schema: &TableSchema) -> SchemaRef {
+    let base = schema.arrow_schema();
+    let mut fields: Vec<datafusion::arrow::datatypes::FieldRef> = base.fields().to_vec();
+    for c in schema.columns() {
+        if let ColumnKind::Field(_) = c.kind {
+            fields.push(Arc::new(datafusion::arrow::datatypes::Field::new(
+                field_time_column(&c.name),
+                hearth_catalog::schema::time_type(),
+                true,
+            )));
+        }
+    }
+    Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
 }
 
 /// The latest rows of every table whose cache is switched on.
