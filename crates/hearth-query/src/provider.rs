@@ -140,9 +140,10 @@ impl RawTable {
         let runtime = state.runtime_env();
         let object_store = runtime.object_store(&url)?;
         let mut source = ParquetSource::new(df_table_schema(&self.file_schema));
-        // The conditions pushed down here are on tags and time only (DataFusion pushes nothing
-        // else through the merging aggregate), so row groups, pages and rows they exclude can
-        // never merge with a row the query keeps.
+        // Below the merging aggregate the conditions pushed down here are on tags and time only
+        // (DataFusion pushes nothing else through it), so row groups, pages and rows they
+        // exclude can never merge with a row the query keeps; where nothing is merged, any
+        // condition may be pushed.
         if let Some(predicate) = conjunction(filters.iter().cloned()) {
             let schema = datafusion::common::DFSchema::try_from(self.raw_schema.clone())?;
             source = source.with_predicate(state.create_physical_expr(predicate, &schema)?);
