@@ -4,8 +4,8 @@
 //! query into the [`QueryLog`] as it is planned. Its output streams count rows and stop with
 //! SQLSTATE 57014 when the statement timeout passes (a timer wakes them even while the plan
 //! waits); when the plan and its streams are gone, the entry moves to the recent queries with
-//! its outcome and the bytes the Parquet scans read. Front ends tell the plan its SQL text and the session's timeout through a
-//! [`StatementContext`] in the session config.
+//! its outcome and the bytes the Parquet scans read. Front ends tell the plan its SQL text and
+//! the session's timeout through a [`StatementContext`] in the session config.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
