@@ -564,3 +564,37 @@ async fn persisted_days_without_overlap_are_read_without_merging() {
 +---+-----+----------------------+"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_analyze_shows_row_groups_pruned_by_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    // 3 hosts × 50 000 points: one file sorted by host, three row groups of at most 65 536 rows,
+    // so host h0 lies in the first row group only.
+    for host in 0..3 {
+        let body: String = (0..50_000)
+            .map(|i| format!("cpu,host=h{host} v={i}i {}\n", 1_714_521_600 + i))
+            .collect();
+        storage
+            .write_lp("home", body.as_bytes(), SECONDS)
+            .await
+            .unwrap();
+    }
+    storage.flush(FlushReason::Age).await.unwrap();
+    let sql = "SELECT count(*), max(v) FROM cpu WHERE host = 'h0'";
+    assert_eq!(
+        table(&engine, sql).await,
+        "\
++----------+------------+
+| count(*) | max(cpu.v) |
++----------+------------+
+| 50000    | 49999      |
++----------+------------+"
+    );
+    let plan = table(&engine, &format!("EXPLAIN ANALYZE {sql}")).await;
+    assert!(
+        plan.contains("row_groups_pruned_statistics=3 total → 1 matched"),
+        "{plan}"
+    );
+}
