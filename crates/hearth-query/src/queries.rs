@@ -40,7 +40,8 @@ pub const TIMEOUT_MESSAGE: &str = "canceling statement due to statement timeout"
 pub struct StatementContext {
     /// The SQL text as the client sent it.
     pub text: String,
-    /// The session's statement timeout (`SET statement_timeout`); `None` for the server's.
+    /// The session's statement timeout (`SET statement_timeout`; zero: none); `None` for the
+    /// server's.
     pub timeout: Option<Duration>,
 }
 
@@ -308,7 +309,8 @@ impl ExecutionPlan for TrackedExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let tracking = self.tracking.clone();
-        let deadline = tracking.timeout.map(|t| {
+        // A zero timeout is none (`SET statement_timeout = 0`).
+        let deadline = tracking.timeout.filter(|t| !t.is_zero()).map(|t| {
             let remaining = t.saturating_sub(tracking.entry.clock.elapsed());
             Box::pin(tokio::time::sleep(remaining))
         });

@@ -106,16 +106,55 @@ pub(super) struct HearthSession {
 
 impl HearthSession {
     /// Tells the plans of the statement about to run its text and the connection's
-    /// `statement_timeout` (which datafusion-postgres keeps in the client's metadata).
-    pub(super) fn begin_statement<C: ClientInfo + ?Sized>(&self, client: &C, sql: &str) {
-        let timeout = client
-            .metadata()
-            .get("statement_timeout_ms")
-            .and_then(|ms| ms.parse::<u64>().ok())
-            .filter(|ms| *ms > 0)
-            .map(std::time::Duration::from_millis);
+    /// `statement_timeout`: the one datafusion-postgres keeps in the client's metadata, or none
+    /// at all after `SET statement_timeout = 0` (which datafusion-postgres records as "not
+    /// set", while PostgreSQL means "no timeout", overriding the server's).
+    pub(super) fn begin_statement<C: ClientInfo + ?Sized>(&self, client: &mut C, sql: &str) {
+        match statement_timeout_assignment(sql) {
+            Some(true) => {
+                client
+                    .metadata_mut()
+                    .insert(TIMEOUT_OFF.to_string(), "on".to_string());
+            }
+            Some(false) => {
+                client.metadata_mut().remove(TIMEOUT_OFF);
+            }
+            None => {}
+        }
+        let metadata = client.metadata();
+        let timeout = if metadata.contains_key(TIMEOUT_OFF) {
+            Some(std::time::Duration::ZERO)
+        } else {
+            metadata
+                .get("statement_timeout_ms")
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .map(std::time::Duration::from_millis)
+        };
         hearth_query::engine::set_statement(&self.ctx, sql, timeout);
     }
+}
+
+/// The client-metadata key marking a session whose statement timeout is off.
+const TIMEOUT_OFF: &str = "hearth_statement_timeout_off";
+
+/// If `sql` sets or resets `statement_timeout`: whether it turns the timeout off (a zero
+/// value) rather than to a value or back to the server's.
+fn statement_timeout_assignment(sql: &str) -> Option<bool> {
+    let text = sql.trim().trim_end_matches(';').to_ascii_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == '=')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let value = match words.as_slice() {
+        ["reset", "statement_timeout"] => return Some(false),
+        ["set", "statement_timeout", "to", v] | ["set", "statement_timeout", v] => *v,
+        ["set", "session", "statement_timeout", "to", v]
+        | ["set", "session", "statement_timeout", v] => *v,
+        _ => return None,
+    };
+    let digits = value.trim_matches(|c| c == '\'' || c == '"');
+    let number: String = digits.chars().take_while(char::is_ascii_digit).collect();
+    Some(!number.is_empty() && number.chars().all(|c| c == '0'))
 }
 
 /// The session of a connection, installed at startup.
@@ -208,5 +247,25 @@ impl StartupHandler for Startup {
             .session_extensions()
             .insert(self.shared.new_session(&db));
         finish_authentication(client, &self.parameters).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_timeout_assignment as assignment;
+
+    #[test]
+    fn statement_timeout_assignments() {
+        assert_eq!(assignment("SET statement_timeout = 0"), Some(true));
+        assert_eq!(assignment("set statement_timeout to '0';"), Some(true));
+        assert_eq!(
+            assignment("SET SESSION statement_timeout = '0ms'"),
+            Some(true)
+        );
+        assert_eq!(assignment("SET statement_timeout = '5s'"), Some(false));
+        assert_eq!(assignment("SET statement_timeout TO DEFAULT"), Some(false));
+        assert_eq!(assignment("RESET statement_timeout"), Some(false));
+        assert_eq!(assignment("SET search_path = public"), None);
+        assert_eq!(assignment("SELECT 0"), None);
     }
 }

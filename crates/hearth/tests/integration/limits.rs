@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::server::{Server, http, query_json};
+use crate::server::{Server, http, post, query_json};
 
 /// `lines` lines of one table, ~100 bytes each, numbered from `first`.
 fn body(first: usize, lines: usize) -> String {
@@ -253,5 +253,39 @@ async fn a_query_larger_than_its_memory_share_spills_or_fails_cleanly_and_the_se
     assert_eq!(
         query_json(&server, "home", "SELECT count(*) AS n FROM big").await,
         serde_json::json!([{"n": 200000}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_statement_timeout_stops_long_queries_and_a_session_can_lift_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--statement-timeout", "300ms"]);
+    let endless = "SELECT count(*) FROM generate_series(1, 100000000000)";
+    let (status, body) = post(
+        &server.url("/api/v3/write_lp?db=home&precision=s"),
+        "m v=1i 1",
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    // Over the wire: SQLSTATE 57014, and the connection goes on.
+    let pg = server.pg("home").await;
+    let started = Instant::now();
+    let e = pg.simple_query(endless).await.unwrap_err();
+    let db = e.as_db_error().unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(db.code().code(), "57014");
+    assert_eq!(db.message(), "canceling statement due to statement timeout");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Over HTTP: a clear error, not a hang.
+    let (status, body) = crate::server::sql(&server, "home", endless).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("statement timeout"), "{body}");
+    // A session lifts it with 0 (PostgreSQL's "no timeout") and a longer query completes.
+    pg.simple_query("SET statement_timeout = 0").await.unwrap();
+    let rows = pg
+        .simple_query("SELECT count(*) FROM generate_series(1, 20000000)")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&rows[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("20000000"))
     );
 }
