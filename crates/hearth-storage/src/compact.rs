@@ -11,7 +11,8 @@
 //!   changes in one step after it. A failed compaction changes nothing (an uploaded but
 //!   uncommitted output is an orphan that vacuum deletes).
 //! * Bounded: one partition at a time, inputs of at most the target size (compressed) plus one
-//!   file, decoded on a blocking thread.
+//!   file and of at most the memory budget decoded (estimated from rows and columns), decoded
+//!   on a blocking thread.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,10 @@ pub struct CompactionPolicy {
     pub min_files: usize,
     /// Replaced files are deleted this long after the compaction that replaced them.
     pub grace: Duration,
+    /// Memory the decoded inputs of one compaction may take (estimated from their rows and the
+    /// table's columns): Parquet of time series compresses tens of times, so the target size
+    /// alone does not bound it. Files holding half of it or more are left alone.
+    pub memory_budget: u64,
 }
 
 impl Default for CompactionPolicy {
@@ -49,8 +54,29 @@ impl Default for CompactionPolicy {
             target_bytes: 128 << 20,
             min_files: 4,
             grace: Duration::from_secs(3600),
+            memory_budget: 1 << 30,
         }
     }
+}
+
+/// Estimated memory per row of a table while it is compacted: its columns decoded, and the
+/// merged and sorted copies of them.
+pub fn compaction_bytes_per_row(schema: &hearth_catalog::schema::TableSchema) -> u64 {
+    use hearth_catalog::schema::{ColumnKind, FieldType};
+    let decoded: u64 = schema
+        .columns()
+        .iter()
+        .map(|c| match c.kind {
+            ColumnKind::Tag => 24,
+            ColumnKind::Time => 8,
+            ColumnKind::Field(FieldType::Float | FieldType::Integer) => 9,
+            ColumnKind::Field(FieldType::UInteger) => 17,
+            ColumnKind::Field(FieldType::Boolean) => 1,
+            ColumnKind::Field(FieldType::String) => 32,
+        })
+        .sum();
+    // Decoded batches, their concatenation, the sorted result, plus the rank and sort keys.
+    3 * decoded + 24
 }
 
 /// What one compaction did.
@@ -68,11 +94,19 @@ pub struct Compacted {
     pub rows_out: u64,
 }
 
-/// The inputs of the next compaction of `files`: in the partition with the most small files,
-/// the first run of at least `min_files` small files that are adjacent in rank order (no other
-/// file of the partition ranks between them, so the merged file can take the rank of its newest
-/// input), oldest first, up to the target size; `None` when no partition has such a run.
-pub fn pick(files: &[FileMeta], policy: &CompactionPolicy) -> Option<Vec<FileMeta>> {
+/// The inputs of the next compaction of `files` (rows taking about `bytes_per_row` each while
+/// compacted): in the partition with the most small files (under the target size and under
+/// half the rows the memory budget allows), the first run of at least `min_files` small files
+/// that are adjacent in rank order (no other file of the partition ranks between them, so the
+/// merged file can take the rank of its newest input), oldest first, up to the target size and
+/// the budget; `None` when no partition has such a run.
+pub fn pick(
+    files: &[FileMeta],
+    policy: &CompactionPolicy,
+    bytes_per_row: u64,
+) -> Option<Vec<FileMeta>> {
+    let max_rows = policy.memory_budget / bytes_per_row.max(1);
+    let large = |f: &FileMeta| f.size >= policy.target_bytes || f.rows >= max_rows / 2;
     let mut by_date: std::collections::BTreeMap<&str, Vec<&FileMeta>> = Default::default();
     for f in files {
         by_date.entry(f.date.as_str()).or_default().push(f);
@@ -81,7 +115,7 @@ pub fn pick(files: &[FileMeta], policy: &CompactionPolicy) -> Option<Vec<FileMet
     let mut best: Option<Vec<&FileMeta>> = None;
     for (_, mut partition) in by_date {
         partition.sort_by_key(|f| (f.rank, f.path.clone()));
-        let runs = partition.split(|f| f.size >= policy.target_bytes);
+        let runs = partition.split(|f| large(f));
         if let Some(run) = runs
             .filter(|r| r.len() >= min_files)
             .max_by_key(|r| r.len())
@@ -91,12 +125,14 @@ pub fn pick(files: &[FileMeta], policy: &CompactionPolicy) -> Option<Vec<FileMet
         }
     }
     let mut picked = Vec::new();
-    let mut bytes = 0;
+    let (mut bytes, mut rows) = (0, 0);
     for f in best? {
-        if picked.len() >= 2 && bytes + f.size > policy.target_bytes {
+        // Two small files always fit the budget: each holds under half of it.
+        if picked.len() >= 2 && (bytes + f.size > policy.target_bytes || rows + f.rows > max_rows) {
             break;
         }
         bytes += f.size;
+        rows += f.rows;
         picked.push(f.clone());
     }
     Some(picked)
@@ -131,7 +167,12 @@ pub async fn compact_table(
     table: &Table,
     policy: &CompactionPolicy,
 ) -> Result<Option<Compacted>, StorageError> {
-    let Some(inputs) = pick(&table.state().files, policy) else {
+    let state = table.state();
+    let Some(inputs) = pick(
+        &state.files,
+        policy,
+        compaction_bytes_per_row(&state.schema),
+    ) else {
         return Ok(None);
     };
     let mut loaded = Vec::with_capacity(inputs.len());
@@ -273,6 +314,7 @@ mod tests {
             target_bytes: 100,
             min_files: 3,
             grace: Duration::ZERO,
+            memory_budget: 1 << 30,
         };
         let files = vec![
             file("2025-01-01", 10, 1),
@@ -283,13 +325,13 @@ mod tests {
             file("2025-01-02", 40, 4),
             file("2025-01-02", 40, 6),
         ];
-        let picked = pick(&files, &policy).unwrap();
+        let picked = pick(&files, &policy, 100).unwrap();
         let ranks: Vec<u64> = picked.iter().map(|f| f.rank).collect();
         // The large file stays; 40 + 40 fits, a third would pass the target.
         assert_eq!(ranks, [3, 4]);
         assert!(picked.iter().all(|f| f.date == "2025-01-02"));
         // Too few small files anywhere: nothing to do.
-        assert_eq!(pick(&files[..3], &policy), None);
+        assert_eq!(pick(&files[..3], &policy, 100), None);
         // A large file ranked between small ones splits them: merging 3 and 5 into a file of
         // rank 5 would put 3's values above the large file's.
         let files = vec![
@@ -299,7 +341,7 @@ mod tests {
             file("2025-01-02", 10, 6),
             file("2025-01-02", 10, 7),
         ];
-        let ranks: Vec<u64> = pick(&files, &policy)
+        let ranks: Vec<u64> = pick(&files, &policy, 100)
             .unwrap()
             .iter()
             .map(|f| f.rank)
@@ -309,6 +351,38 @@ mod tests {
             min_files: 4,
             ..policy
         };
-        assert_eq!(pick(&files, &policy), None);
+        assert_eq!(pick(&files, &policy, 100), None);
+    }
+
+    #[test]
+    fn the_memory_budget_caps_the_rows_of_one_compaction() {
+        // 1 000 rows of 100 bytes fit the budget; files of 500 rows or more are left alone.
+        let policy = CompactionPolicy {
+            target_bytes: 1 << 30,
+            min_files: 2,
+            grace: Duration::ZERO,
+            memory_budget: 100_000,
+        };
+        let rows = |rank: u64, rows: u64| FileMeta {
+            rows,
+            ..file("2025-01-01", 10, rank)
+        };
+        let files = vec![rows(1, 300), rows(2, 300), rows(3, 300), rows(4, 300)];
+        let picked: Vec<u64> = pick(&files, &policy, 100)
+            .unwrap()
+            .iter()
+            .map(|f| f.rank)
+            .collect();
+        // A fourth 300 would pass 1 000 rows.
+        assert_eq!(picked, [1, 2, 3]);
+        // The merged 900-row file is left alone from then on.
+        let files = vec![rows(3, 900), rows(4, 300), rows(5, 300)];
+        let picked: Vec<u64> = pick(&files, &policy, 100)
+            .unwrap()
+            .iter()
+            .map(|f| f.rank)
+            .collect();
+        assert_eq!(picked, [4, 5]);
+        assert_eq!(pick(&[rows(5, 600), rows(6, 700)], &policy, 100), None);
     }
 }

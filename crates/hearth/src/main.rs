@@ -117,6 +117,8 @@ async fn serve(config: ServeConfig) -> Result<()> {
             target_bytes: config.compaction_target_size as u64,
             min_files: config.compaction_min_files,
             grace: config.vacuum_grace,
+            // Compaction decodes its inputs: a quarter of the memory limit for it.
+            memory_budget: config.memory_limit as u64 / 4,
         },
         retention: config.retention,
     })
