@@ -4,22 +4,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use hearth_lineproto::Precision;
-use hearth_storage::flush::{FlushPolicy, FlushReason};
+use hearth_storage::flush::FlushReason;
 use hearth_storage::{Storage, StorageConfig, WriteOptions};
 
 use crate::QueryEngine;
 
 fn config(dir: &std::path::Path) -> StorageConfig {
-    StorageConfig {
-        wal_dir: dir.join("wal"),
-        object_store: format!("file://{}", dir.join("objects").display()),
-        store_options: Default::default(),
-        compaction: Default::default(),
-        retention: None,
-        flush: FlushPolicy::default(),
-        memory_limit: 1 << 30,
-        idempotency_window: std::time::Duration::from_secs(3600),
-    }
+    StorageConfig::in_dir(dir)
 }
 
 const SECONDS: WriteOptions = WriteOptions {

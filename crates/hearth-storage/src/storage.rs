@@ -46,6 +46,24 @@ pub struct StorageConfig {
     pub retention: Option<Duration>,
 }
 
+impl StorageConfig {
+    /// Everything under the local directory `dir` (the WAL in `wal/`, the Delta tables in
+    /// `objects/`) with the default policies and a 1 GiB buffer limit: an embedded or test
+    /// setup.
+    pub fn in_dir(dir: &std::path::Path) -> StorageConfig {
+        StorageConfig {
+            wal_dir: dir.join("wal"),
+            object_store: format!("file://{}", dir.join("objects").display()),
+            store_options: Default::default(),
+            flush: Default::default(),
+            memory_limit: 1 << 30,
+            idempotency_window: Duration::from_secs(3600),
+            compaction: Default::default(),
+            retention: None,
+        }
+    }
+}
+
 /// Per-request write options.
 #[derive(Debug, Clone, Copy)]
 pub struct WriteOptions {

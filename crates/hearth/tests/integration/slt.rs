@@ -22,7 +22,7 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use hearth_lineproto::Precision;
 use hearth_query::QueryEngine;
-use hearth_storage::flush::{FlushPolicy, FlushReason};
+use hearth_storage::flush::FlushReason;
 use hearth_storage::{Storage, StorageConfig, WriteOptions};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, MakeConnection, Runner};
 
@@ -188,22 +188,9 @@ struct InProcess {
     engine: Option<QueryEngine>,
 }
 
-fn storage_config(dir: &Path) -> StorageConfig {
-    StorageConfig {
-        wal_dir: dir.join("wal"),
-        object_store: format!("file://{}", dir.join("objects").display()),
-        store_options: Default::default(),
-        compaction: Default::default(),
-        retention: None,
-        flush: FlushPolicy::default(),
-        memory_limit: 1 << 30,
-        idempotency_window: std::time::Duration::from_secs(3600),
-    }
-}
-
 impl InProcess {
     async fn open(dir: PathBuf, db: String) -> InProcess {
-        let storage = Storage::open(storage_config(&dir))
+        let storage = Storage::open(StorageConfig::in_dir(&dir))
             .await
             .expect("storage opens");
         let engine = QueryEngine::new(storage.clone(), 1 << 28).expect("engine");
