@@ -76,11 +76,9 @@ impl QueryPlanner for HearthPlanner {
         let tracker = self
             .log
             .track(db, text, statement.timeout.or(self.statement_timeout));
-        let planned = DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
-            functions::gapfill::GapFillPlanner,
-        )])
-        .create_physical_plan(logical_plan, session)
-        .await;
+        let planned = physical_planner()
+            .create_physical_plan(logical_plan, session)
+            .await;
         match planned {
             Ok(plan) => Ok(Arc::new(TrackedExec::new(plan, tracker))),
             Err(e) => {
@@ -102,11 +100,16 @@ pub(crate) async fn plan_inner(
         return session.create_physical_plan(plan).await;
     };
     let optimized = state.optimize(plan)?;
+    physical_planner()
+        .create_physical_plan(&optimized, session)
+        .await
+}
+
+/// DataFusion's physical planner with Hearth's plan nodes (gap filling).
+fn physical_planner() -> DefaultPhysicalPlanner {
     DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
         functions::gapfill::GapFillPlanner,
     )])
-    .create_physical_plan(&optimized, session)
-    .await
 }
 
 /// DataFusion's optimizer rules, with Hearth's latest-row rewrite first (before DataFusion turns

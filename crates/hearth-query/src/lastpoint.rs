@@ -150,26 +150,27 @@ fn column(e: &Expr) -> Option<&Column> {
     }
 }
 
+/// Whether `c` bounds `time` from below by a value without columns (`time >(=) x`,
+/// `x <(=) time`).
+fn is_lower_time_bound(c: &Expr) -> bool {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = c else {
+        return false;
+    };
+    let is_time = |e: &Expr| column(e).is_some_and(|c| c.name == TIME_COLUMN);
+    (is_time(left) && matches!(op, Operator::Gt | Operator::GtEq) && right.column_refs().is_empty())
+        || (is_time(right)
+            && matches!(op, Operator::Lt | Operator::LtEq)
+            && left.column_refs().is_empty())
+}
+
 /// Whether a condition keeps or drops whole series only: on tags alone, or `time >(=) c`.
 fn per_series(condition: &Expr, schema: &TableSchema) -> bool {
     split_conjunction(condition).into_iter().all(|c| {
-        let refs = c.column_refs();
-        let tags_only = refs
+        let tags_only = c
+            .column_refs()
             .iter()
             .all(|r| schema.kind(&r.name) == Some(ColumnKind::Tag));
-        let lower_time_bound = match c {
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let is_time = |e: &Expr| column(e).is_some_and(|c| c.name == TIME_COLUMN);
-                (is_time(left)
-                    && matches!(op, Operator::Gt | Operator::GtEq)
-                    && right.column_refs().is_empty())
-                    || (is_time(right)
-                        && matches!(op, Operator::Lt | Operator::LtEq)
-                        && left.column_refs().is_empty())
-            }
-            _ => false,
-        };
-        !c.is_volatile() && (tags_only || lower_time_bound)
+        !c.is_volatile() && (tags_only || is_lower_time_bound(c))
     })
 }
 
@@ -198,17 +199,7 @@ fn rewrite(d: DistinctOn) -> Result<Transformed<LogicalPlan>> {
 fn lower_time_bounds(condition: &Expr) -> Vec<Expr> {
     split_conjunction(condition)
         .into_iter()
-        .filter(|c| match c {
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let is_time = |e: &Expr| column(e).is_some_and(|c| c.name == TIME_COLUMN);
-                matches!(
-                    (op, is_time(left), is_time(right)),
-                    (Operator::Gt | Operator::GtEq, true, false)
-                        | (Operator::Lt | Operator::LtEq, false, true)
-                )
-            }
-            _ => false,
-        })
+        .filter(|c| is_lower_time_bound(c))
         .cloned()
         .collect()
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use datafusion::arrow::array::{
     ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
@@ -26,7 +26,7 @@ use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskCo
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{FutureExt, Stream, StreamExt};
-use hearth_catalog::schema::TIME_ZONE;
+use hearth_catalog::schema::{TIME_ZONE, time_type};
 use parking_lot::Mutex;
 
 /// How many finished queries `system.queries` keeps.
@@ -79,11 +79,7 @@ pub fn queries_schema() -> SchemaRef {
         Field::new("query_id", DataType::Int64, false),
         Field::new("query_text", DataType::Utf8, false),
         Field::new("state", DataType::Utf8, false),
-        Field::new(
-            "started",
-            DataType::Timestamp(TimeUnit::Microsecond, Some(TIME_ZONE.into())),
-            false,
-        ),
+        Field::new("started", time_type(), false),
         Field::new("duration_ms", DataType::Float64, false),
         Field::new("rows", DataType::Int64, false),
         Field::new("bytes_scanned", DataType::Int64, false),

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{
     ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::Result;
@@ -24,7 +24,7 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use hearth_catalog::catalog::{FileMeta, Table};
-use hearth_catalog::schema::{ColumnKind, FieldType, TIME_ZONE};
+use hearth_catalog::schema::{ColumnKind, FieldType, TIME_ZONE, time_type};
 use hearth_storage::Storage;
 
 use crate::queries::{QueryLog, queries_schema};
@@ -37,10 +37,6 @@ const COLUMNS: &str = "columns";
 const PARQUET_FILES: &str = "parquet_files";
 const QUERIES: &str = "queries";
 const NAMES: [&str; 4] = [TABLES, COLUMNS, PARQUET_FILES, QUERIES];
-
-fn time_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some(TIME_ZONE.into()))
-}
 
 fn tables_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![

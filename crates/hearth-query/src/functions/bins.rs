@@ -12,13 +12,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Offset, TimeZone};
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::array::timezone::Tz;
-use datafusion::arrow::array::{ArrayRef, AsArray, PrimitiveArray};
-use datafusion::arrow::datatypes::{
-    ArrowTimestampType, DataType, Field, FieldRef, IntervalUnit, TimeUnit,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, IntervalUnit, TimeUnit};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
@@ -26,15 +22,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-/// Ticks of `unit` in one second.
-fn ticks_per_second(unit: TimeUnit) -> i64 {
-    match unit {
-        TimeUnit::Second => 1,
-        TimeUnit::Millisecond => 1_000,
-        TimeUnit::Microsecond => 1_000_000,
-        TimeUnit::Nanosecond => 1_000_000_000,
-    }
-}
+use super::{ticks_of, ticks_per_second, timestamps_from};
 
 /// Whether `tz` names UTC (binning there is DataFusion's own).
 fn is_utc(tz: &str) -> bool {
@@ -74,28 +62,15 @@ fn from_local(tz: &Tz, local: i64, unit: TimeUnit) -> i64 {
     local - offset * per
 }
 
-fn map_timestamps<T: ArrowTimestampType>(
-    array: &ArrayRef,
-    tz: Option<Arc<str>>,
-    f: impl Fn(i64) -> i64,
-) -> ArrayRef {
-    let out: PrimitiveArray<T> = array.as_primitive::<T>().unary(f);
-    Arc::new(out.with_timezone_opt(tz))
-}
-
 /// `array` (timestamps of `unit`) with every value moved by `f`, labelled with `tz`.
 fn map_ticks(
     array: &ArrayRef,
     unit: TimeUnit,
     tz: Option<Arc<str>>,
     f: impl Fn(i64) -> i64,
-) -> ArrayRef {
-    match unit {
-        TimeUnit::Second => map_timestamps::<TimestampSecondType>(array, tz, f),
-        TimeUnit::Millisecond => map_timestamps::<TimestampMillisecondType>(array, tz, f),
-        TimeUnit::Microsecond => map_timestamps::<TimestampMicrosecondType>(array, tz, f),
-        TimeUnit::Nanosecond => map_timestamps::<TimestampNanosecondType>(array, tz, f),
-    }
+) -> Result<ArrayRef> {
+    let moved = ticks_of(array)?.into_iter().map(|t| t.map(&f));
+    timestamps_from(moved, unit, tz)
 }
 
 /// Applies `f` to `value` as an array and returns a value of the same shape.
@@ -120,10 +95,27 @@ fn to_local_value(value: &ColumnarValue, tz: &Tz) -> Result<ColumnarValue> {
     };
     on_array(value, |a| {
         let per = ticks_per_second(unit);
-        Ok(map_ticks(a, unit, None, |t| {
-            t + offset_at(tz, t, unit) * per
-        }))
+        map_ticks(a, unit, None, |t| t + offset_at(tz, t, unit) * per)
     })
+}
+
+/// The call `like` (rows, settings) with other arguments and result.
+fn with_args(
+    like: &ScalarFunctionArgs,
+    args: Vec<ColumnarValue>,
+    return_field: FieldRef,
+) -> ScalarFunctionArgs {
+    let arg_fields = args
+        .iter()
+        .map(|a| Arc::new(Field::new("", a.data_type(), true)) as FieldRef)
+        .collect();
+    ScalarFunctionArgs {
+        args,
+        arg_fields,
+        number_rows: like.number_rows,
+        return_field,
+        config_options: like.config_options.clone(),
+    }
 }
 
 /// Hearth's `date_bin`: DataFusion's, binning on the local clock of a timestamp's time zone.
@@ -141,15 +133,8 @@ impl LocalDateBin {
 
     /// Bins `time` (whose type carries `tz`) by `stride` from `origin` (DataFusion's default,
     /// the epoch, when `None`), on `tz`'s wall clock.
-    fn invoke_local(
-        &self,
-        tz_name: &Arc<str>,
-        stride: &ColumnarValue,
-        time: &ColumnarValue,
-        origin: Option<&ColumnarValue>,
-        rows: usize,
-        config: &ScalarFunctionArgs,
-    ) -> Result<ColumnarValue> {
+    fn invoke_local(&self, tz_name: &Arc<str>, call: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (stride, time, origin) = (&call.args[0], &call.args[1], call.args.get(2));
         let tz = Tz::from_str(tz_name)?;
         let DataType::Timestamp(unit, _) = time.data_type() else {
             return exec_err!("date_bin: expected a timestamp, got {}", time.data_type());
@@ -159,22 +144,13 @@ impl LocalDateBin {
             Some(o) => to_local_value(o, &tz)?,
             None => ColumnarValue::Scalar(ScalarValue::TimestampNanosecond(Some(0), None)),
         };
-        let args = vec![stride.clone(), local_time, local_origin];
-        let arg_fields = args
-            .iter()
-            .map(|a| Arc::new(Field::new("", a.data_type(), true)) as FieldRef)
-            .collect();
-        let binned = self.inner.invoke_with_args(ScalarFunctionArgs {
-            args,
-            arg_fields,
-            number_rows: rows,
-            return_field: Arc::new(Field::new("", DataType::Timestamp(unit, None), true)),
-            config_options: config.config_options.clone(),
-        })?;
+        let binned = self.inner.invoke_with_args(with_args(
+            call,
+            vec![stride.clone(), local_time, local_origin],
+            Arc::new(Field::new("", DataType::Timestamp(unit, None), true)),
+        ))?;
         on_array(&binned, |a| {
-            Ok(map_ticks(a, unit, Some(tz_name.clone()), |t| {
-                from_local(&tz, t, unit)
-            }))
+            map_ticks(a, unit, Some(tz_name.clone()), |t| from_local(&tz, t, unit))
         })
     }
 }
@@ -196,15 +172,7 @@ impl ScalarUDFImpl for LocalDateBin {
         if let DataType::Timestamp(_, Some(tz)) = args.args[1].data_type()
             && !is_utc(&tz)
         {
-            let rows = args.number_rows;
-            return self.invoke_local(
-                &tz,
-                &args.args[0],
-                &args.args[1],
-                args.args.get(2),
-                rows,
-                &args,
-            );
+            return self.invoke_local(&tz, &args);
         }
         self.inner.invoke_with_args(args)
     }
@@ -329,14 +297,13 @@ impl ScalarUDFImpl for TimeBucket {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = args.number_rows;
         let DataType::Timestamp(unit, zone) = args.return_type().clone() else {
             return exec_err!("time_bucket: the result must be a timestamp");
         };
         // With a zone argument the timestamps are the same instants, read in that zone.
         let time = match (&args.args[1], &zone) {
             (t, Some(z)) if t.data_type() != DataType::Timestamp(unit, Some(z.clone())) => {
-                on_array(t, |a| Ok(map_ticks(a, unit, Some(z.clone()), |v| v)))?
+                on_array(t, |a| map_ticks(a, unit, Some(z.clone()), |v| v))?
             }
             (t, _) => t.clone(),
         };
@@ -362,17 +329,8 @@ impl ScalarUDFImpl for TimeBucket {
         };
         let origin = origin_arg.cloned().unwrap_or(default_origin);
         let call = vec![args.args[0].clone(), time, origin];
-        let arg_fields = call
-            .iter()
-            .map(|a| Arc::new(Field::new("", a.data_type(), true)) as FieldRef)
-            .collect();
-        self.date_bin.invoke_with_args(ScalarFunctionArgs {
-            args: call,
-            arg_fields,
-            number_rows: rows,
-            return_field: args.return_field.clone(),
-            config_options: args.config_options.clone(),
-        })
+        self.date_bin
+            .invoke_with_args(with_args(&args, call, args.return_field.clone()))
     }
 
     fn output_ordering(&self, input: &[ExprProperties]) -> Result<SortProperties> {

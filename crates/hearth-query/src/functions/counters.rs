@@ -14,10 +14,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, TimeUnit};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -114,28 +111,16 @@ struct CounterAccumulator {
 
 /// Nanoseconds since the epoch of a timestamp array (any unit; the zone does not matter).
 fn nanos(times: &ArrayRef) -> Result<Vec<Option<i64>>> {
-    let scale = |it: &mut dyn Iterator<Item = Option<i64>>, by: i64| -> Vec<Option<i64>> {
-        it.map(|t| t.and_then(|t| t.checked_mul(by))).collect()
+    let DataType::Timestamp(_, zone) = times.data_type() else {
+        return plan_err!(
+            "counter functions: the time must be a timestamp, got {}",
+            times.data_type()
+        );
     };
-    Ok(match times.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => scale(
-            &mut times.as_primitive::<TimestampSecondType>().iter(),
-            1_000_000_000,
-        ),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => scale(
-            &mut times.as_primitive::<TimestampMillisecondType>().iter(),
-            1_000_000,
-        ),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => scale(
-            &mut times.as_primitive::<TimestampMicrosecondType>().iter(),
-            1_000,
-        ),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => scale(
-            &mut times.as_primitive::<TimestampNanosecondType>().iter(),
-            1,
-        ),
-        other => return plan_err!("counter functions: the time must be a timestamp, got {other}"),
-    })
+    super::ticks_of(&cast(
+        times,
+        &DataType::Timestamp(TimeUnit::Nanosecond, zone.clone()),
+    )?)
 }
 
 impl CounterAccumulator {

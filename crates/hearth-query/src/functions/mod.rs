@@ -13,9 +13,39 @@ pub mod selectors;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udf};
+
+/// Ticks of `unit` in one second.
+pub(crate) fn ticks_per_second(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => 1,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000,
+    }
+}
+
+/// The values of a timestamp array as they are stored: ticks of its unit since the epoch.
+pub(crate) fn ticks_of(timestamps: &ArrayRef) -> datafusion::common::Result<Vec<Option<i64>>> {
+    Ok(cast(timestamps, &DataType::Int64)?
+        .as_primitive::<Int64Type>()
+        .iter()
+        .collect())
+}
+
+/// A timestamp array of `unit`, labelled with `zone`, from ticks of that unit.
+pub(crate) fn timestamps_from(
+    ticks: impl IntoIterator<Item = Option<i64>>,
+    unit: TimeUnit,
+    zone: Option<Arc<str>>,
+) -> datafusion::common::Result<ArrayRef> {
+    let raw: ArrayRef = Arc::new(ticks.into_iter().collect::<Int64Array>());
+    Ok(cast(&raw, &DataType::Timestamp(unit, zone))?)
+}
 
 /// The PostgreSQL version Hearth reports to clients (they pick their catalog queries by it).
 pub const PG_VERSION: &str = "16.6";

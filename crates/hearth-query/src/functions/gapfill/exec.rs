@@ -7,14 +7,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, PrimitiveArray, RecordBatch, RecordBatchOptions,
-    UInt32Array,
+    Array, ArrayRef, AsArray, Float64Array, RecordBatch, RecordBatchOptions, UInt32Array,
 };
 use datafusion::arrow::compute::{cast, concat_batches, take};
-use datafusion::arrow::datatypes::{
-    DataType, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -31,6 +27,7 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 
 use super::{Derived, Fill, GapFill};
+use crate::functions::{ticks_of, ticks_per_second, timestamps_from};
 
 /// Most rows one gap-filling query may produce (groups × buckets).
 const MAX_ROWS: usize = 10_000_000;
@@ -78,7 +75,7 @@ impl ExtensionPlanner for GapFillPlanner {
 }
 
 /// Collects the aggregate's rows and emits them with the missing buckets, group by group.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct GapFillExec {
     input: Arc<dyn ExecutionPlan>,
     schema: SchemaRef,
@@ -141,15 +138,7 @@ impl ExecutionPlan for GapFillExec {
         };
         Ok(Arc::new(GapFillExec {
             input,
-            schema: self.schema.clone(),
-            properties: self.properties.clone(),
-            bucket: self.bucket,
-            groups: self.groups.clone(),
-            derived: self.derived.clone(),
-            stride: self.stride.clone(),
-            first: self.first.clone(),
-            upper: self.upper.clone(),
-            upper_inclusive: self.upper_inclusive,
+            ..self.as_ref().clone()
         }))
     }
 
@@ -242,12 +231,7 @@ impl Filler {
         else {
             return exec_err!("date_bin_gapfill: the interval must not be NULL");
         };
-        let per_second = match unit {
-            TimeUnit::Second => 1,
-            TimeUnit::Millisecond => 1_000,
-            TimeUnit::Microsecond => 1_000_000,
-            TimeUnit::Nanosecond => 1_000_000_000,
-        };
+        let per_second = ticks_per_second(unit);
         let in_range = |t: i64| {
             if self.upper_inclusive {
                 t <= upper
@@ -312,7 +296,7 @@ impl Filler {
         let DataType::Timestamp(unit, zone) = bucket_column.data_type().clone() else {
             return exec_err!("date_bin_gapfill: the bucket must be a timestamp");
         };
-        let times: Vec<Option<i64>> = timestamps(bucket_column, unit);
+        let times = ticks_of(bucket_column)?;
         let grid = self.buckets(unit)?;
 
         // Rows by group, groups in sort order of their values.
@@ -390,7 +374,7 @@ impl Filler {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
         for (i, column) in batch.columns().iter().enumerate() {
             let out = if i == self.bucket {
-                timestamp_array(&bucket_of, unit, zone.clone())
+                timestamps_from(bucket_of.iter().copied(), unit, zone.clone())?
             } else if self.groups.contains(&i) {
                 take(column, &representative, None)?
             } else {
@@ -409,48 +393,6 @@ impl Filler {
             });
         }
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
-    }
-}
-
-fn timestamps(column: &ArrayRef, unit: TimeUnit) -> Vec<Option<i64>> {
-    match unit {
-        TimeUnit::Second => column
-            .as_primitive::<TimestampSecondType>()
-            .iter()
-            .collect(),
-        TimeUnit::Millisecond => column
-            .as_primitive::<TimestampMillisecondType>()
-            .iter()
-            .collect(),
-        TimeUnit::Microsecond => column
-            .as_primitive::<TimestampMicrosecondType>()
-            .iter()
-            .collect(),
-        TimeUnit::Nanosecond => column
-            .as_primitive::<TimestampNanosecondType>()
-            .iter()
-            .collect(),
-    }
-}
-
-fn timestamp_array(values: &[Option<i64>], unit: TimeUnit, zone: Option<Arc<str>>) -> ArrayRef {
-    fn build<T: datafusion::arrow::datatypes::ArrowTimestampType>(
-        values: &[Option<i64>],
-        zone: Option<Arc<str>>,
-    ) -> ArrayRef {
-        Arc::new(
-            values
-                .iter()
-                .copied()
-                .collect::<PrimitiveArray<T>>()
-                .with_timezone_opt(zone),
-        )
-    }
-    match unit {
-        TimeUnit::Second => build::<TimestampSecondType>(values, zone),
-        TimeUnit::Millisecond => build::<TimestampMillisecondType>(values, zone),
-        TimeUnit::Microsecond => build::<TimestampMicrosecondType>(values, zone),
-        TimeUnit::Nanosecond => build::<TimestampNanosecondType>(values, zone),
     }
 }
 
