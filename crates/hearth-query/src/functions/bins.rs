@@ -25,7 +25,7 @@ use datafusion::logical_expr::{
 use super::{ticks_of, ticks_per_second, timestamps_from};
 
 /// Whether `tz` names UTC (binning there is DataFusion's own).
-fn is_utc(tz: &str) -> bool {
+pub(crate) fn is_utc(tz: &str) -> bool {
     matches!(tz, "UTC" | "utc" | "Z" | "+00:00" | "00:00" | "Etc/UTC")
 }
 
@@ -100,7 +100,7 @@ fn to_local_value(value: &ColumnarValue, tz: &Tz) -> Result<ColumnarValue> {
 }
 
 /// The call `like` (rows, settings) with other arguments and result.
-fn with_args(
+pub(crate) fn with_args(
     like: &ScalarFunctionArgs,
     args: Vec<ColumnarValue>,
     return_field: FieldRef,

@@ -4,12 +4,14 @@
 //! - [`selectors`]: `first(value, time)`, `last(value, time)`.
 //! - [`counters`]: `counter_increase`, `counter_rate` (resets handled).
 //! - [`gapfill`]: `date_bin_gapfill` with `locf()` and `interpolate()`.
+//! - [`trunc`]: `date_trunc` with integer arithmetic for UTC timestamps.
 //! - `version()` in PostgreSQL's shape.
 
 pub mod bins;
 pub mod counters;
 pub mod gapfill;
 pub mod selectors;
+pub mod trunc;
 
 use std::sync::Arc;
 
@@ -75,11 +77,12 @@ pub fn version_udf() -> ScalarUDF {
     )
 }
 
-/// The scalar functions Hearth adds (or replaces: `date_bin`, `version`).
+/// The scalar functions Hearth adds (or replaces: `date_bin`, `date_trunc`, `version`).
 pub fn scalar_functions() -> Vec<ScalarUDF> {
     vec![
         version_udf(),
         bins::date_bin_udf(),
+        trunc::date_trunc_udf(),
         bins::time_bucket_udf(),
         gapfill::date_bin_gapfill_udf(),
         gapfill::locf_udf(),
