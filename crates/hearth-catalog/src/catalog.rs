@@ -32,6 +32,23 @@ pub struct FileMeta {
     /// Rank of the file's rows when merging duplicates: the WAL sequence number its flush
     /// covered. A later flush has a higher rank.
     pub rank: u64,
+    /// How the file's rows are ordered.
+    pub order: FileOrder,
+}
+
+/// The order of a file's rows, as far as it is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileOrder {
+    /// Not known (a file another tool wrote into the table): no order is assumed.
+    #[default]
+    Unknown,
+    /// Sorted by (tags in schema order, time), NULL tags first: every file Hearth writes.
+    /// `tag_nulls` tells whether some tag is NULL in some of the rows but not all of them, the
+    /// only case where the place of NULLs in the order matters.
+    TagsTime {
+        /// Some tag is NULL in part of the rows.
+        tag_nulls: bool,
+    },
 }
 
 /// The mutable state of a table.

@@ -22,7 +22,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
 
-use crate::catalog::{FileMeta, TableState};
+use crate::catalog::{FileMeta, FileOrder, TableState};
 use crate::error::CatalogError;
 use crate::schema::{ColumnKind, FieldType, TIME_COLUMN, TableSchema};
 
@@ -179,18 +179,31 @@ pub async fn read_state(table: &DeltaTable, name: &str) -> Result<TableState, Ca
             .cloned()
             .flatten()
             .unwrap_or_default();
-        let (min_time, max_time) = f
-            .stats()
-            .and_then(|s| time_range(&s))
+        let stats = f.stats();
+        let (min_time, max_time) = stats
+            .as_deref()
+            .and_then(time_range)
             .unwrap_or((i64::MIN, i64::MAX));
+        let rank = rank_of_path(&path);
+        // Hearth's own files (named with their rank) are sorted by (tags, time).
+        let order = if rank > 0 {
+            FileOrder::TagsTime {
+                tag_nulls: stats
+                    .as_deref()
+                    .is_none_or(|s| tags_partly_null(s, &schema)),
+            }
+        } else {
+            FileOrder::Unknown
+        };
         files.push(FileMeta {
-            rank: rank_of_path(&path),
+            rank,
             path,
             date,
             size: f.size().max(0) as u64,
             rows: f.num_records().unwrap_or(0) as u64,
             min_time,
             max_time,
+            order,
         });
     }
     Ok(TableState {
@@ -209,6 +222,26 @@ pub fn rank_of_path(path: &str) -> u64 {
         .and_then(|rest| rest.split('-').next())
         .and_then(|seq| seq.parse().ok())
         .unwrap_or(0)
+}
+
+/// Whether, by a file's `stats`, some tag of `schema` is NULL in part of its rows (or the stats
+/// cannot tell). A tag the stats do not name is newer than the file, so NULL in all its rows.
+fn tags_partly_null(stats: &str, schema: &TableSchema) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(stats) else {
+        return true;
+    };
+    let (Some(rows), Some(nulls)) = (
+        v.get("numRecords").and_then(|n| n.as_u64()),
+        v.get("nullCount"),
+    ) else {
+        return true;
+    };
+    schema
+        .columns()
+        .iter()
+        .filter(|c| c.kind == ColumnKind::Tag)
+        .filter_map(|c| nulls.get(&c.name))
+        .any(|n| n.as_u64().is_none_or(|n| n > 0 && n < rows))
 }
 
 fn time_range(stats: &str) -> Option<(i64, i64)> {

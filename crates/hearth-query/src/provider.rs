@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, UInt64Array};
+use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
@@ -49,10 +50,12 @@ use datafusion::logical_expr::{
     Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType,
     ident,
 };
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
-use hearth_catalog::catalog::{FileMeta, Table};
+use hearth_catalog::catalog::{FileMeta, FileOrder, Table};
 use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TableSchema};
 use hearth_catalog::store::Store;
 use hearth_storage::align::align;
@@ -64,6 +67,9 @@ use object_store::ObjectMeta;
 
 /// Name of the internal rank column.
 pub const RANK: &str = "__rank";
+
+/// Most files a scan reads as one partition each (so that their sort order is known).
+const MAX_ORDERED_GROUPS: usize = 64;
 
 fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
     DataFusionError::External(Box::new(e))
@@ -133,6 +139,7 @@ impl RawTable {
         &self,
         state: &dyn Session,
         files: Vec<PartitionedFile>,
+        orderings: Vec<LexOrdering>,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
     ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -154,19 +161,64 @@ impl RawTable {
                 object_store,
                 runtime.cache_manager.get_file_metadata_cache(),
             )));
-        let n = state
-            .config()
-            .target_partitions()
-            .clamp(1, files.len().max(1));
-        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); n];
-        for (i, f) in files.into_iter().enumerate() {
-            groups[i % n].push(f);
-        }
+        // Each file is sorted by (tags, time): with a file per group DataFusion knows each
+        // partition's order and can skip sorts and merge sorted streams instead. Past
+        // `MAX_ORDERED_GROUPS` files (each group is a stream that may be open at once) the files
+        // share groups and the order is not declared (DataFusion drops an ordering it cannot
+        // prove for a group of several files).
+        let target = state.config().target_partitions().max(1);
+        let groups: Vec<Vec<PartitionedFile>> = if files.len() <= MAX_ORDERED_GROUPS.max(target) {
+            files.into_iter().map(|f| vec![f]).collect()
+        } else {
+            let mut groups = vec![Vec::new(); target];
+            for (i, f) in files.into_iter().enumerate() {
+                groups[i % target].push(f);
+            }
+            groups
+        };
         let config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_output_ordering(orderings)
+            // Files must not move between partitions at run time, or the order would not hold.
+            .with_preserve_order(true)
             .with_projection_indices(projection.cloned())?
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+
+    /// The order, on the raw schema, that holds in each of `files`: Hearth sorts a file by the
+    /// tags in schema order, then time, ascending with NULL tags first (`hearth_storage::dedup`);
+    /// where no tag is NULL in part of a file's rows the place of NULLs does not matter, and
+    /// the order is declared with NULLs last, as PostgreSQL's and DataFusion's `ORDER BY` mean
+    /// by default. (One order only: DataFusion 55 fails to match either of two orderings of the
+    /// same columns.) A tag added to the table after a file was written is NULL throughout that
+    /// file, so the order holds for old files too. None if a file's order is unknown.
+    fn file_orderings(&self, files: &[&FileMeta]) -> Result<Vec<LexOrdering>> {
+        let mut tag_nulls = false;
+        for f in files {
+            match f.order {
+                FileOrder::Unknown => return Ok(Vec::new()),
+                FileOrder::TagsTime { tag_nulls: t } => tag_nulls |= t,
+            }
+        }
+        let ascending = |nulls_first: bool| SortOptions {
+            descending: false,
+            nulls_first,
+        };
+        let mut exprs = Vec::new();
+        for c in self.table_schema.columns() {
+            if c.kind == ColumnKind::Tag {
+                let column = PhysicalColumn::new_with_schema(&c.name, &self.raw_schema)?;
+                exprs.push(PhysicalSortExpr::new(
+                    Arc::new(column),
+                    ascending(tag_nulls),
+                ));
+            }
+        }
+        // `time` is never NULL.
+        let time = PhysicalColumn::new_with_schema(TIME_COLUMN, &self.raw_schema)?;
+        exprs.push(PhysicalSortExpr::new(Arc::new(time), ascending(false)));
+        Ok(LexOrdering::new(exprs).into_iter().collect())
     }
 
     fn buffer_batches(&self) -> Result<Vec<RecordBatch>> {
@@ -229,9 +281,13 @@ impl TableProvider for RawTable {
         // Files whose time range misses the query's are not read: an identity includes its time,
         // so no row of them could merge with a row the query keeps.
         let (from, to) = time_bounds(filters);
-        let partitioned: Vec<PartitionedFile> = files
+        let files: Vec<&FileMeta> = files
             .iter()
             .filter(|f| f.max_time >= from && f.min_time <= to)
+            .collect();
+        let orderings = self.file_orderings(&files)?;
+        let partitioned: Vec<PartitionedFile> = files
+            .into_iter()
             .map(|f| {
                 let meta = ObjectMeta {
                     location: self.store.table_file_key(
@@ -250,7 +306,7 @@ impl TableProvider for RawTable {
             .collect();
         let mut children: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !partitioned.is_empty() {
-            children.push(self.parquet_exec(state, partitioned, projection, filters)?);
+            children.push(self.parquet_exec(state, partitioned, orderings, projection, filters)?);
         }
         if !buffered.is_empty() {
             children.push(MemorySourceConfig::try_new_exec(

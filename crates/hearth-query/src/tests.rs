@@ -488,6 +488,7 @@ fn only_files_sharing_a_time_range_with_another_source_are_merged() {
         min_time,
         max_time,
         rank: 0,
+        order: Default::default(),
     };
     let names = |files: Vec<hearth_catalog::catalog::FileMeta>| {
         let mut n: Vec<String> = files.into_iter().map(|f| f.path).collect();
@@ -588,4 +589,110 @@ async fn explain_analyze_shows_row_groups_pruned_by_tag() {
         plan.contains("row_groups_pruned_statistics=3 total → 1 matched"),
         "{plan}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_sort_order_spares_sorts_and_holds_with_null_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    let day = 1_714_521_600;
+    // Day 0: every row has both tags, written out of order.
+    let body: String = [
+        ("b", "y", 3),
+        ("a", "x", 2),
+        ("b", "x", 1),
+        ("a", "y", 4),
+        ("a", "x", 0),
+    ]
+    .iter()
+    .map(|(home, room, i)| format!("m,home={home},room={room} v={i}i {}\n", day + 60 * i))
+    .collect();
+    storage
+        .write_lp("home", body.as_bytes(), SECONDS)
+        .await
+        .unwrap();
+    storage.flush(FlushReason::Age).await.unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    let by_tags = "SELECT home, room, v FROM m ORDER BY home, room, time";
+    let plan = physical_plan(&engine, by_tags).await;
+    assert!(!plan.contains("SortExec:"), "{plan}");
+    let expected = "\
++------+------+---+
+| home | room | v |
++------+------+---+
+| a    | x    | 0 |
+| a    | x    | 2 |
+| a    | y    | 4 |
+| b    | x    | 1 |
+| b    | y    | 3 |
++------+------+---+";
+    assert_eq!(table(&engine, by_tags).await, expected);
+    // A household's series in time order: the tags are fixed by the condition.
+    let one = "SELECT v FROM m WHERE home = 'a' AND room = 'x' ORDER BY time";
+    assert!(!physical_plan(&engine, one).await.contains("SortExec:"));
+
+    // Day 1: some rows without a room, so NULLs first is the only order that holds there;
+    // `ORDER BY` (NULLs last, as in PostgreSQL) then sorts, and the answer is still right.
+    let body: String = [("a", Some("x"), 0), ("a", None, 1), ("b", None, 2)]
+        .iter()
+        .map(|(home, room, i)| {
+            let room = room.map(|r| format!(",room={r}")).unwrap_or_default();
+            format!(
+                "m,home={home}{room} v={}i {}\n",
+                10 + i,
+                day + 86_400 + 60 * i
+            )
+        })
+        .collect();
+    storage
+        .write_lp("home", body.as_bytes(), SECONDS)
+        .await
+        .unwrap();
+    storage.flush(FlushReason::Age).await.unwrap();
+    let expected = "\
++------+------+----+
+| home | room | v  |
++------+------+----+
+| a    | x    | 0  |
+| a    | x    | 2  |
+| a    | x    | 10 |
+| a    | y    | 4  |
+| a    |      | 11 |
+| b    | x    | 1  |
+| b    | y    | 3  |
+| b    |      | 12 |
++------+------+----+";
+    let nulls_first = "SELECT home, room, v FROM m \
+                       ORDER BY home NULLS FIRST, room NULLS FIRST, time";
+    let expected_nulls_first = "\
++------+------+----+
+| home | room | v  |
++------+------+----+
+| a    |      | 11 |
+| a    | x    | 0  |
+| a    | x    | 2  |
+| a    | x    | 10 |
+| a    | y    | 4  |
+| b    |      | 12 |
+| b    | x    | 1  |
+| b    | y    | 3  |
++------+------+----+";
+    let mut engine = engine;
+    let mut storage = storage;
+    for restart in [false, true] {
+        // After a restart the order is known from the Delta log's statistics.
+        if restart {
+            drop(engine);
+            drop(storage);
+            storage = Storage::open(config(dir.path())).await.unwrap();
+            engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+        }
+        assert!(physical_plan(&engine, by_tags).await.contains("SortExec:"));
+        assert_eq!(table(&engine, by_tags).await, expected);
+        // Two files of different days, each its own sorted stream: merged, not sorted.
+        let plan = physical_plan(&engine, nulls_first).await;
+        assert!(!plan.contains("SortExec:"), "{plan}");
+        assert!(plan.contains("SortPreservingMergeExec"), "{plan}");
+        assert_eq!(table(&engine, nulls_first).await, expected_nulls_first);
+    }
 }

@@ -31,7 +31,7 @@ use hearth_catalog::store::Store;
 use crate::align::align;
 use crate::dedup::dedup_sorted;
 use crate::error::StorageError;
-use crate::persist::{file_rank, time_range, write_parquet};
+use crate::persist::{file_rank, sorted_order, time_range, write_parquet};
 
 /// When and how much to compact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +186,7 @@ pub async fn compact_table(
     let (arrow_schema, tags) = (schema.arrow_schema(), schema.tag_indices());
     let rank = inputs.iter().map(|f| f.rank).max().unwrap_or(0);
     let date = inputs[0].date.clone();
-    let (merged_bytes, merged_stats, rows, min_time, max_time) =
+    let (merged_bytes, merged_stats, rows, min_time, max_time, order) =
         tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
             let merged = merge_files(&loaded, &arrow_schema, &tags)?;
             let bytes = write_parquet(&merged, &tags)?;
@@ -197,6 +197,7 @@ pub async fn compact_table(
                 merged.num_rows() as u64,
                 min,
                 max,
+                sorted_order(&merged, &tags),
             ))
         })
         .await
@@ -212,6 +213,7 @@ pub async fn compact_table(
         min_time,
         max_time,
         rank,
+        order,
     };
     store
         .put_table_file(table.db(), table.name(), &out.path, merged_bytes)
@@ -305,6 +307,7 @@ mod tests {
             min_time: 0,
             max_time: 0,
             rank,
+            order: Default::default(),
         }
     }
 

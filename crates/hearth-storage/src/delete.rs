@@ -113,6 +113,8 @@ pub async fn delete_identities(
                 min_time: min,
                 max_time: max,
                 rank: file.rank,
+                // Rows only left out: the file keeps its order.
+                order: file.order,
             };
             store
                 .put_table_file(table.db(), table.name(), &meta.path, encoded)

@@ -19,7 +19,7 @@ use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
-use hearth_catalog::catalog::{FileMeta, Table};
+use hearth_catalog::catalog::{FileMeta, FileOrder, Table};
 use hearth_catalog::schema::TIME_COLUMN;
 use hearth_catalog::stats::stats_json;
 use hearth_catalog::store::Store;
@@ -184,6 +184,7 @@ fn encode_files(
             min_time,
             max_time,
             rank: seq,
+            order: sorted_order(&rows, tags),
         };
         out.push((meta, bytes, stats_json(&rows)));
     }
@@ -221,6 +222,18 @@ pub async fn persist_table(
         s.delta_version = Some(version);
     });
     Ok(files)
+}
+
+/// The order of `batch` once sorted by (tags, time) as the persister sorts (`tags` are the
+/// indices of its tag columns).
+pub fn sorted_order(batch: &RecordBatch, tags: &[usize]) -> FileOrder {
+    let rows = batch.num_rows();
+    FileOrder::TagsTime {
+        tag_nulls: tags.iter().any(|&i| {
+            let nulls = batch.column(i).null_count();
+            nulls > 0 && nulls < rows
+        }),
+    }
 }
 
 /// The smallest and largest `time` of a batch in a table's schema; `None` when it has no rows.
