@@ -35,6 +35,7 @@ use crate::system;
 
 /// DataFusion sessions over Hearth's data.
 pub struct QueryEngine {
+    statement_timeout: Option<Duration>,
     storage: Arc<Storage>,
     catalogs: Arc<Catalogs>,
     runtime: Arc<RuntimeEnv>,
@@ -168,6 +169,17 @@ impl QueryEngine {
                 )
             }),
         );
+        let weak = Arc::downgrade(&catalogs);
+        catalogs.add_schema_factory(
+            crate::information_schema::INFORMATION_SCHEMA,
+            Arc::new(move |db: &str| {
+                Ok(Arc::new(crate::information_schema::InformationSchema::new(
+                    weak.clone(),
+                    db,
+                ))
+                    as Arc<dyn datafusion::catalog::SchemaProvider>)
+            }),
+        );
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(TrackConsumersPool::new(
                 FairSpillPool::new(memory_limit),
@@ -179,8 +191,9 @@ impl QueryEngine {
             .map_err(|e| DataFusionError::Configuration(e.to_string()))?;
         runtime.register_object_store(&store_url, store.object_store());
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // `information_schema` is Hearth's own (PostgreSQL's shape and type names).
         let mut config = SessionConfig::new()
-            .with_information_schema(true)
+            .with_information_schema(false)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema("", PUBLIC)
             .with_target_partitions(cores);
@@ -213,11 +226,22 @@ impl QueryEngine {
             template.register_udaf(Arc::new(udaf))?;
         }
         Ok(QueryEngine {
+            statement_timeout,
             storage: catalogs_storage,
             catalogs,
             runtime,
             template,
         })
+    }
+
+    /// The storage the engine reads (and SQL writes go to).
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    /// The statement timeout of sessions that set none.
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout
     }
 
     /// The catalogs (to add schemas such as `pg_catalog`).
@@ -281,7 +305,7 @@ impl QueryEngine {
         };
         Some(match command {
             crate::ddl::DbCommand::Delete => {
-                self.delete(db, sql).await.map(|n| ("DELETE", Some(n)))
+                self.delete_sql(db, sql).await.map(|n| ("DELETE", Some(n)))
             }
             crate::ddl::DbCommand::Create {
                 name,
@@ -309,65 +333,119 @@ impl QueryEngine {
         })
     }
 
-    /// `DELETE FROM table [WHERE condition]` in database `db`: the identities (tags, time) the
-    /// condition matches on the table as queries see it are removed from its files (see
-    /// `Storage::delete_rows`). Returns how many rows the table showed that are gone.
-    async fn delete(&self, db: &str, sql: &str) -> Result<usize, QueryError> {
-        use datafusion::logical_expr::{LogicalPlan, WriteOp};
+    /// Runs `plan` if it is an `INSERT INTO table ...` (as DataFusion plans it): the rows of its
+    /// source are computed in `ctx` and written to the table of database `db` through the WAL
+    /// (`Storage::write_rows`: durable and visible on return, merged by identity with the
+    /// table's other rows; a row repeating an identity overwrites its fields). `None` for any
+    /// other plan; else the number of rows written.
+    pub async fn insert(
+        &self,
+        ctx: &SessionContext,
+        db: &str,
+        plan: &LogicalPlan,
+    ) -> Option<Result<usize, QueryError>> {
+        use datafusion::logical_expr::{WriteOp, dml::InsertOp};
+        let LogicalPlan::Dml(dml) = plan else {
+            return None;
+        };
+        if !matches!(dml.op, WriteOp::Insert(InsertOp::Append)) {
+            return None;
+        }
+        let table = dml.table_name.table().to_string();
+        let run = async {
+            let df = ctx.execute_logical_plan(dml.input.as_ref().clone()).await?;
+            let schema = df.schema().as_arrow().clone();
+            let batches = df.collect().await?;
+            let batch = datafusion::arrow::compute::concat_batches(&Arc::new(schema), &batches)
+                .map_err(DataFusionError::from)?;
+            let columns = batch
+                .schema()
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(f, c)| (f.name().clone(), c.clone()))
+                .collect();
+            self.storage
+                .write_rows(db, &table, columns)
+                .await
+                .map_err(crate::error::from_storage)
+        };
+        Some(run.await)
+    }
+
+    /// `DELETE FROM table [WHERE condition]` in database `db` (SQL text): see
+    /// [`QueryEngine::delete`].
+    async fn delete_sql(&self, db: &str, sql: &str) -> Result<usize, QueryError> {
         if !self.catalogs.exists(db) {
             return Err(QueryError::DatabaseNotFound(db.to_string()));
         }
         let ctx = self.session(db);
         let plan = ctx.state().create_logical_plan(sql).await?;
-        let LogicalPlan::Dml(dml) = plan else {
-            return Err(QueryError::Command {
+        self.delete(&ctx, db, &plan).await.unwrap_or_else(|| {
+            Err(QueryError::Command {
                 code: "42601",
                 message: "expected DELETE FROM table [WHERE condition]".into(),
-            });
+            })
+        })
+    }
+
+    /// Runs `plan` if it is a `DELETE FROM table [WHERE condition]` (as DataFusion plans it):
+    /// the identities (tags, time) the condition matches on the table as queries see it are
+    /// removed from its files (see `Storage::delete_rows`). `None` for any other plan; else how
+    /// many rows the table showed that are gone.
+    pub async fn delete(
+        &self,
+        ctx: &SessionContext,
+        db: &str,
+        plan: &LogicalPlan,
+    ) -> Option<Result<usize, QueryError>> {
+        use datafusion::logical_expr::WriteOp;
+        let LogicalPlan::Dml(dml) = plan else {
+            return None;
         };
         if dml.op != WriteOp::Delete {
-            return Err(QueryError::Command {
-                code: "0A000",
-                message: format!("{} is not supported", dml.op),
-            });
+            return None;
         }
-        let predicate = match dml.input.as_ref() {
-            LogicalPlan::Filter(filter) => Some(filter.predicate.clone()),
-            _ => None,
+        let run = async {
+            let predicate = match dml.input.as_ref() {
+                LogicalPlan::Filter(filter) => Some(filter.predicate.clone()),
+                _ => None,
+            };
+            let table = dml.table_name.table().to_string();
+            let schema = self
+                .storage
+                .catalog()
+                .database(db)
+                .and_then(|d| d.table(&table))
+                .map(|t| t.schema())
+                .ok_or_else(|| QueryError::Command {
+                    code: "42P01",
+                    message: format!("relation \"{table}\" does not exist"),
+                })?;
+            let identity: Vec<String> = schema
+                .columns()
+                .iter()
+                .filter(|c| !matches!(c.kind, hearth_catalog::schema::ColumnKind::Field(_)))
+                .map(|c| c.name.clone())
+                .collect();
+            let mut df = ctx.table(dml.table_name.clone()).await?;
+            if let Some(p) = &predicate {
+                df = df.filter(p.clone())?;
+            }
+            let names: Vec<&str> = identity.iter().map(String::as_str).collect();
+            let batches = df.select_columns(&names)?.collect().await?;
+            let matched = batches.iter().map(|b| b.num_rows()).sum();
+            let text = predicate.map_or_else(|| "true".to_string(), |p| p.to_string());
+            self.storage
+                .delete_rows(db, &table, &batches, &text)
+                .await
+                .map_err(|e| QueryError::Command {
+                    code: "58030",
+                    message: e.to_string(),
+                })?;
+            Ok(matched)
         };
-        let table = dml.table_name.table().to_string();
-        let schema = self
-            .storage
-            .catalog()
-            .database(db)
-            .and_then(|d| d.table(&table))
-            .map(|t| t.schema())
-            .ok_or_else(|| QueryError::Command {
-                code: "42P01",
-                message: format!("table \"{table}\" does not exist"),
-            })?;
-        let identity: Vec<String> = schema
-            .columns()
-            .iter()
-            .filter(|c| !matches!(c.kind, hearth_catalog::schema::ColumnKind::Field(_)))
-            .map(|c| c.name.clone())
-            .collect();
-        let mut df = ctx.table(dml.table_name.clone()).await?;
-        if let Some(p) = &predicate {
-            df = df.filter(p.clone())?;
-        }
-        let names: Vec<&str> = identity.iter().map(String::as_str).collect();
-        let batches = df.select_columns(&names)?.collect().await?;
-        let matched = batches.iter().map(|b| b.num_rows()).sum();
-        let text = predicate.map_or_else(|| "true".to_string(), |p| p.to_string());
-        self.storage
-            .delete_rows(db, &table, &batches, &text)
-            .await
-            .map_err(|e| QueryError::Command {
-                code: "58030",
-                message: e.to_string(),
-            })?;
-        Ok(matched)
+        Some(run.await)
     }
 
     /// Runs a read-only query in database `db` and collects the result.

@@ -36,6 +36,24 @@ impl QueryError {
     }
 }
 
+/// A storage failure of a write from SQL (`INSERT`, `COPY`) as the error the client gets: the
+/// rows' own SQLSTATE when they were refused, `53200` over the memory limit, `58030` (I/O)
+/// otherwise.
+pub fn from_storage(e: hearth_storage::StorageError) -> QueryError {
+    use hearth_storage::StorageError;
+    match e {
+        StorageError::Rows { code, message } => QueryError::Command { code, message },
+        StorageError::MemoryLimit { .. } => QueryError::Command {
+            code: "53200",
+            message: e.to_string(),
+        },
+        other => QueryError::Command {
+            code: "58030",
+            message: other.to_string(),
+        },
+    }
+}
+
 /// The SQLSTATE and message of an error DataFusion (or its SQL parser) raised, if it is one.
 pub fn sqlstate(
     error: &(dyn std::error::Error + Send + Sync + 'static),

@@ -7,12 +7,14 @@
 //!   gap filling, `version()`).
 //! - [`lastpoint`]: latest row per series from the write path's cache.
 //! - [`queries`]: running and recent queries (`system.queries`) and the statement timeout.
+//! - [`system`], [`information_schema`]: the schemas describing a database.
 
 pub mod catalogs;
 pub mod ddl;
 pub mod engine;
 pub mod error;
 pub mod functions;
+pub mod information_schema;
 pub mod lastpoint;
 pub mod provider;
 pub mod queries;

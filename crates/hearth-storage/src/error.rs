@@ -26,6 +26,15 @@ pub enum StorageError {
     /// A WAL payload that cannot be decoded.
     #[error("{0}")]
     Payload(String),
+    /// Rows from SQL that cannot be written as given; `code` is the SQLSTATE (`42P01` no such
+    /// table, `42703` no such column, `22P02` a value of the wrong type, `23502` no time).
+    #[error("{message}")]
+    Rows {
+        /// SQLSTATE.
+        code: &'static str,
+        /// What is wrong, naming the table or column.
+        message: String,
+    },
     /// Buffered data is over the memory limit; the client should retry later.
     #[error("buffered data is over the memory limit ({buffered} of {limit} bytes); retry later")]
     MemoryLimit {

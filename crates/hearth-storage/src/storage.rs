@@ -4,16 +4,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use hearth_catalog::catalog::{Catalog, Database};
 use hearth_catalog::names;
-use hearth_catalog::schema::TableSchema;
+use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TableSchema};
 use hearth_catalog::store::{Store, StoreOptions};
 use hearth_lineproto::{LineError, Precision};
 use hearth_wal::{Wal, WalConfig};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::batch::is_tag;
+use crate::batch::{KIND_KEY, KIND_TAG, is_tag};
 use crate::buffer::{Buffer, Snapshot};
 use crate::codec::WriteBatch;
 use crate::compact::{Compacted, CompactionPolicy, compact_all, expire_table};
@@ -249,6 +251,24 @@ impl Storage {
         Ok(self.catalog.database_or_create(db)?)
     }
 
+    /// The memory limit of buffered, unflushed writes.
+    pub fn memory_limit(&self) -> usize {
+        self.config.memory_limit
+    }
+
+    /// Refuses a write while unflushed data is over the memory limit.
+    fn check_memory(&self) -> Result<(), StorageError> {
+        let stats = self.buffer.stats();
+        let buffered = stats.bytes + stats.persisting_bytes;
+        if buffered >= self.config.memory_limit {
+            return Err(StorageError::MemoryLimit {
+                buffered,
+                limit: self.config.memory_limit,
+            });
+        }
+        Ok(())
+    }
+
     /// Writes a line-protocol body to database `db`.
     pub async fn write_lp(
         &self,
@@ -291,14 +311,7 @@ impl Storage {
                 }
             }
         };
-        let stats = self.buffer.stats();
-        let buffered = stats.bytes + stats.persisting_bytes;
-        if buffered >= self.config.memory_limit {
-            return Err(StorageError::MemoryLimit {
-                buffered,
-                limit: self.config.memory_limit,
-            });
-        }
+        self.check_memory()?;
         let database = self.database_for_write(db)?;
         let mut validated = validate(
             &database,
@@ -319,12 +332,7 @@ impl Storage {
         }
         let applied_at = now_ms();
         validated.batch.idempotency = claim.as_ref().map(|(_, key)| (key.clone(), applied_at));
-        let payload = validated.batch.encode()?;
         let rows = validated.batch.rows();
-        let buffer = self.buffer.clone();
-        let last = self.last.clone();
-        let catalog = self.catalog.clone();
-        let batch = validated.batch;
         let answer = Applied {
             rows,
             errors: outcome.errors.clone(),
@@ -335,14 +343,36 @@ impl Storage {
         // any flush that takes the rows also saves the key before the WAL forgets them.
         let guard = claim.map(|(guard, _)| guard);
         let seq = self
+            .append(validated.batch, !options.no_sync, move || {
+                if let Some(guard) = guard {
+                    guard.finish(applied_at, answer);
+                }
+            })
+            .await?;
+        outcome.rows = rows;
+        outcome.seq = Some(seq);
+        Ok(outcome)
+    }
+
+    /// Appends `batch` to the WAL; once it is durable (on the WAL's thread, in sequence order),
+    /// runs `first`, then applies the rows to the buffer and the latest-row caches.
+    async fn append(
+        &self,
+        batch: WriteBatch,
+        sync: bool,
+        first: impl FnOnce() + Send + 'static,
+    ) -> Result<u64, StorageError> {
+        let payload = batch.encode()?;
+        let buffer = self.buffer.clone();
+        let last = self.last.clone();
+        let catalog = self.catalog.clone();
+        let seq = self
             .wal
             .append(
                 payload,
-                !options.no_sync,
+                sync,
                 Box::new(move |seq| {
-                    if let Some(guard) = guard {
-                        guard.finish(applied_at, answer);
-                    }
+                    first();
                     buffer.apply(seq, &batch, |_| true);
                     last.observe_write(seq, &batch.db, &batch.tables, |t| {
                         catalog
@@ -353,9 +383,89 @@ impl Storage {
                 }),
             )
             .await?;
-        outcome.rows = rows;
-        outcome.seq = Some(seq);
-        Ok(outcome)
+        Ok(seq)
+    }
+
+    /// Writes rows given as columns by name (from SQL: `COPY ... FROM STDIN`, `INSERT`) into
+    /// the existing table `table` of database `db`, through the WAL like line protocol: the
+    /// rows are durable and visible when this returns, and merge by identity (tags, time) with
+    /// the table's other rows. Each column must be one of the table's; its values are cast to
+    /// the column's type; `time` is required and must not be NULL. Columns not given are NULL
+    /// (a field not written keeps its value if the identity exists).
+    pub async fn write_rows(
+        &self,
+        db: &str,
+        table: &str,
+        columns: Vec<(String, ArrayRef)>,
+    ) -> Result<usize, StorageError> {
+        use datafusion::arrow::datatypes::{Field, Schema};
+        self.check_memory()?;
+        let Some(schema) = self
+            .catalog
+            .database(db)
+            .and_then(|d| d.table(table))
+            .map(|t| t.schema())
+        else {
+            return Err(StorageError::Rows {
+                code: "42P01",
+                message: format!("relation \"{table}\" does not exist"),
+            });
+        };
+        let mut tags = Vec::new();
+        let mut fields = Vec::new();
+        let mut time = None;
+        for (name, values) in columns {
+            let Some(column) = schema.columns().iter().find(|c| c.name == name) else {
+                return Err(StorageError::Rows {
+                    code: "42703",
+                    message: format!("column \"{name}\" of relation \"{table}\" does not exist"),
+                });
+            };
+            let wanted = column.kind.arrow_type();
+            let values = datafusion::arrow::compute::cast(&values, &wanted).map_err(|e| {
+                StorageError::Rows {
+                    code: "22P02",
+                    message: format!("column \"{name}\": {e}"),
+                }
+            })?;
+            match column.kind {
+                ColumnKind::Time => time = Some(values),
+                ColumnKind::Tag => tags.push((
+                    Field::new(&name, wanted, true).with_metadata(std::collections::HashMap::from(
+                        [(KIND_KEY.to_string(), KIND_TAG.to_string())],
+                    )),
+                    values,
+                )),
+                ColumnKind::Field(_) => fields.push((Field::new(&name, wanted, true), values)),
+            }
+        }
+        let time = match time {
+            Some(t) if t.null_count() == 0 => t,
+            _ => {
+                return Err(StorageError::Rows {
+                    code: "23502",
+                    message: format!(
+                        "null value in column \"{TIME_COLUMN}\" of relation \"{table}\" violates not-null constraint"
+                    ),
+                });
+            }
+        };
+        let rows = time.len();
+        if rows == 0 {
+            return Ok(0);
+        }
+        let (mut schema_fields, mut arrays): (Vec<Field>, Vec<ArrayRef>) =
+            tags.into_iter().chain(fields).unzip();
+        schema_fields.push(Field::new(TIME_COLUMN, time.data_type().clone(), false));
+        arrays.push(time);
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), arrays)?;
+        let write = WriteBatch {
+            db: db.to_string(),
+            tables: vec![(table.to_string(), batch)],
+            idempotency: None,
+        };
+        self.append(write, true, || {}).await?;
+        Ok(rows)
     }
 
     /// Persists what is buffered now: for [`FlushReason::Size`] until less than the flush size
