@@ -120,9 +120,70 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HEARTH_STATEMENT_TIMEOUT", value_name = "DURATION")]
     pub(crate) statement_timeout: Option<String>,
 
+    /// Token clients must present: HTTP as `Authorization: Bearer TOKEN` (or `Token`, Basic
+    /// auth's password, v1's `p=`), PostgreSQL as the password (SCRAM-SHA-256; any user name)
+    /// [default: none, everyone is let in]
+    #[arg(
+        long,
+        env = "HEARTH_AUTH_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) auth_token: Option<Secret>,
+
+    /// TLS certificate chain (PEM) for both listeners; with it every client must use TLS, and a
+    /// certificate that cannot be loaded stops the start [default: none]
+    #[arg(
+        long,
+        env = "HEARTH_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1) for --tls-cert [default: none]
+    #[arg(
+        long,
+        env = "HEARTH_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
+
+    /// Most clients each listener serves at once; past it a PostgreSQL client gets FATAL 53300
+    /// and an HTTP connection is closed [default: 500]
+    #[arg(long, env = "HEARTH_MAX_CONNECTIONS", value_name = "N")]
+    pub(crate) max_connections: Option<usize>,
+
     /// Log format on stderr [default: text]
     #[arg(long, env = "HEARTH_LOG_FORMAT", value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
+}
+
+/// A secret (the auth token): never printed, in `Debug` or logs.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for deriving what checks it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
 }
 
 /// The resolved configuration.
@@ -144,6 +205,9 @@ pub(crate) struct ServeConfig {
     pub(crate) compaction_min_files: usize,
     pub(crate) vacuum_grace: Duration,
     pub(crate) statement_timeout: Option<Duration>,
+    pub(crate) auth_token: Option<Secret>,
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) max_connections: usize,
     pub(crate) log_format: LogFormat,
 }
 
@@ -168,6 +232,10 @@ impl ServeArgs {
             compaction_min_files: self.compaction_min_files.or(file.compaction_min_files),
             vacuum_grace: self.vacuum_grace.or(file.vacuum_grace),
             statement_timeout: self.statement_timeout.or(file.statement_timeout),
+            auth_token: self.auth_token.or(file.auth_token),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            max_connections: self.max_connections.or(file.max_connections),
             log_format: self.log_format.or(file.log_format),
         }
     }
@@ -243,6 +311,20 @@ impl ServeArgs {
                 None => None,
                 Some(s) => Some(parse_duration(s).context("invalid --statement-timeout")?)
                     .filter(|d| !d.is_zero()),
+            },
+            auth_token: match args.auth_token {
+                Some(t) if t.expose().is_empty() => bail!("invalid --auth-token: empty"),
+                t => t,
+            },
+            tls: match (args.tls_cert, args.tls_key) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => bail!("--tls-cert and --tls-key go together"),
+            },
+            max_connections: match args.max_connections {
+                Some(0) => bail!("invalid --max-connections: at least 1"),
+                Some(n) => n,
+                None => 500,
             },
             log_format: args.log_format.unwrap_or(LogFormat::Text),
             data_dir,
@@ -366,5 +448,25 @@ mod tests {
         };
         let err = format!("{:#}", args.resolve().unwrap_err());
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn the_auth_token_is_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ServeArgs {
+            data_dir: Some(dir.path().to_path_buf()),
+            auth_token: Some("hunter2".parse().unwrap()),
+            ..Default::default()
+        };
+        assert!(!format!("{args:?}").contains("hunter2"));
+        let config = args.resolve().unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.auth_token.unwrap().expose(), "hunter2");
+        let half = ServeArgs {
+            data_dir: Some(dir.path().to_path_buf()),
+            tls_cert: Some("cert.pem".into()),
+            ..Default::default()
+        };
+        assert!(half.resolve().is_err());
     }
 }

@@ -125,6 +125,11 @@ async fn serve(config: ServeConfig) -> Result<()> {
     .await
     .context("cannot open storage")?;
 
+    // TLS first: a certificate that cannot be loaded stops the start before anything listens.
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(hearth_server::tls::Tls::load(cert, key)?),
+        None => None,
+    };
     let mut engine = QueryEngine::with_timeout(
         storage.clone(),
         config.memory_limit / 2,
@@ -143,12 +148,15 @@ async fn serve(config: ServeConfig) -> Result<()> {
     let http_addr = http_listener.local_addr()?;
     let pg_addr = pg_listener.local_addr()?;
     for addr in [http_addr, pg_addr] {
-        if !addr.ip().is_loopback() {
-            warn!(%addr, "listening beyond loopback without authentication: anyone who can reach this address can read and write all data");
+        if !addr.ip().is_loopback() && config.auth_token.is_none() {
+            warn!(%addr, "listening beyond loopback without --auth-token: anyone who can reach this address can read and write all data");
+        }
+        if !addr.ip().is_loopback() && tls.is_none() {
+            warn!(%addr, "listening beyond loopback without TLS: data and credentials cross the network unencrypted");
         }
     }
-    info!(addr = %http_addr, "HTTP listening");
-    info!(addr = %pg_addr, "PostgreSQL listening");
+    info!(addr = %http_addr, tls = tls.is_some(), auth = config.auth_token.is_some(), "HTTP listening");
+    info!(addr = %pg_addr, tls = tls.is_some(), auth = config.auth_token.is_some(), "PostgreSQL listening");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let flusher = tokio::spawn(storage.clone().run_flusher(stop_rx.clone()));
@@ -164,6 +172,10 @@ async fn serve(config: ServeConfig) -> Result<()> {
         max_body_bytes: config.max_request_size,
         write_budget: http::write_budget(config.memory_limit, config.max_request_size),
         metrics: Default::default(),
+        auth: config
+            .auth_token
+            .as_ref()
+            .map(|t| http::TokenCheck::new(t.expose())),
     });
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -171,16 +183,25 @@ async fn serve(config: ServeConfig) -> Result<()> {
     let http_task = tokio::spawn(http::serve(
         http_listener,
         http_state,
+        http::serve::Listening {
+            tls: tls.as_ref().map(|t| t.http.clone()),
+            max_connections: config.max_connections,
+        },
         stopped(stop_rx.clone()),
     ));
-    let pg_handlers = Arc::new(pg::PgHandlers::new(Arc::new(pg::Shared::new(
-        engine.clone(),
-    ))));
-    let pg_task = tokio::spawn(pg::serve(
-        pg_listener,
-        pg_handlers,
-        stopped(stop_rx.clone()),
-    ));
+    let access = pg::Access {
+        verifier: config
+            .auth_token
+            .as_ref()
+            .map(|t| Arc::new(pg::Verifier::new(t.expose()))),
+        certificate_pem: tls.as_ref().map(|t| t.certificate_pem.clone()),
+    };
+    let pg_server = pg::PgServer::new(
+        Arc::new(pg::Shared::new(engine.clone(), access)),
+        tls.as_ref().map(|t| t.pg.clone()),
+        config.max_connections,
+    );
+    let pg_task = tokio::spawn(pg::serve(pg_listener, pg_server, stopped(stop_rx.clone())));
     info!("ready");
 
     shutdown_signal().await;

@@ -40,6 +40,8 @@ pub(crate) enum ApiError {
     BodyTimeout(std::time::Duration),
     /// Storage failed or refused.
     Storage(StorageError),
+    /// No valid `--auth-token` was presented.
+    Unauthorized,
 }
 
 impl ApiError {
@@ -51,8 +53,11 @@ impl ApiError {
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Busy => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Storage(e) => match e {
-                StorageError::Catalog(_) | StorageError::Invalid(_) => StatusCode::BAD_REQUEST,
+                StorageError::Catalog(_) | StorageError::Invalid(_) | StorageError::Rows { .. } => {
+                    StatusCode::BAD_REQUEST
+                }
                 // A WAL that failed to write or fsync refuses every later write (as PostgreSQL
                 // stops rather than acknowledge what it could not make durable).
                 StorageError::MemoryLimit { .. } | StorageError::Wal(_) => {
@@ -88,6 +93,7 @@ impl ApiError {
                 }
             }
             ApiError::Storage(e) => e.to_string(),
+            ApiError::Unauthorized => "unauthorized access".into(),
         }
     }
 
@@ -110,6 +116,7 @@ impl ApiError {
             (_, Flavor::V2) => {
                 let code = match status {
                     StatusCode::NOT_FOUND => "not found",
+                    StatusCode::UNAUTHORIZED => "unauthorized",
                     StatusCode::PAYLOAD_TOO_LARGE => "request too large",
                     StatusCode::SERVICE_UNAVAILABLE => "unavailable",
                     StatusCode::TOO_MANY_REQUESTS => "too many requests",

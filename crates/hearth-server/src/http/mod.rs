@@ -8,14 +8,16 @@
 //! | `GET, POST /api/v3/query_sql` | [`query::query_sql`] |
 //! | `GET /health`, `GET, HEAD /ping`, `GET /metrics` | here |
 //!
-//! Status codes and error bodies are decided in one place per API flavour ([`error`]).
+//! Status codes and error bodies are decided in one place per API flavour ([`error`]);
+//! [`auth`] checks `--auth-token`; [`serve`] runs the listener (TLS, limits, timeouts).
 
+mod auth;
 mod error;
 mod query;
+pub mod serve;
 mod write;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -64,7 +66,11 @@ pub struct HttpState {
     pub write_budget: Arc<tokio::sync::Semaphore>,
     /// Counters.
     pub metrics: Metrics,
+    /// The token requests must present (`--auth-token`), if any.
+    pub auth: Option<TokenCheck>,
 }
+
+pub use auth::TokenCheck;
 
 /// The router with every route.
 pub fn router(state: Arc<HttpState>) -> Router {
@@ -79,6 +85,10 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/health", get(health))
         .route("/ping", get(ping).head(ping))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .with_state(state)
 }
 
@@ -86,15 +96,10 @@ pub fn router(state: Arc<HttpState>) -> Router {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<HttpState>,
+    listening: serve::Listening,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve::serve(listener, router(state), listening, shutdown).await
 }
 
 async fn health() -> &'static str {

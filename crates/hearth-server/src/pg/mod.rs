@@ -1,60 +1,76 @@
-//! The PostgreSQL wire protocol front end (pgwire, with datafusion-postgres for `pg_catalog`
-//! and result encoding).
+//! The PostgreSQL wire protocol front end (pgwire, with datafusion-postgres for `pg_catalog`,
+//! statement parsing and parameter decoding).
 //!
 //! Each connection gets its own DataFusion session whose default catalog is the database named
 //! in the startup message (`psql -d home`), so settings never leak between connections and
 //! unqualified table names resolve in that database. An unknown database is refused at startup
 //! with `FATAL 3D000`, as PostgreSQL does.
 //!
-//! - [`session`]: startup (database check, parameters), per-connection sessions.
-//! - [`handlers`]: simple and extended query handlers delegating to the connection's session.
-//! - [`policy`]: what remote SQL may do (no server files, no DDL/DML yet).
-//! - [`catalog`]: a `pg_catalog` per database that lists only that database's tables.
+//! - [`startup`]: authentication (none, or SCRAM-SHA-256 with `--auth-token`), parameters.
+//! - [`session`]: shared state and each connection's session, settings and cancel signal.
+//! - [`handlers`]: simple and extended query handling; [`encode`] writes result rows
+//!   ([`text`] in PostgreSQL's text format); [`copy`] runs `COPY` to and from the client
+//!   ([`values`] reads its text).
+//! - [`policy`]: what remote SQL may do (no server files; only the DDL and DML Hearth supports);
+//!   [`rewrite`]: PostgreSQL constructs DataFusion lacks, rewritten before planning.
+//! - [`settings`]: `SET`/`SHOW`/`current_setting()`; [`functions`]: catalog functions clients
+//!   call; [`catalog`]: a `pg_catalog` per database that lists only that database's tables.
 //! - [`errors`]: DataFusion errors → SQLSTATE, in one place.
+//!
+//! Connections are limited (`--max-connections`; past it a client gets `FATAL 53300`), and a
+//! client must finish logging in within [`STARTUP_TIMEOUT`], so idle sockets cannot hold slots
+//! for long.
 
 mod catalog;
+mod copy;
+mod encode;
 mod errors;
+mod functions;
 mod handlers;
 mod policy;
+mod rewrite;
 mod session;
+mod settings;
+mod startup;
+mod text;
+mod values;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::PgWireServerHandlers;
 use datafusion_postgres::pgwire::api::auth::StartupHandler;
 use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::api::copy::CopyHandler;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::{ConnectionManager, ErrorHandler};
-use datafusion_postgres::pgwire::tokio::process_socket;
+use datafusion_postgres::pgwire::api::{ClientInfo, ErrorHandler};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
+use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use datafusion_postgres::pgwire::tokio::{TlsAcceptor, process_socket};
+use futures::Sink;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-pub use session::{Shared, prepare};
+pub use session::{Access, Shared, prepare};
+pub use startup::Verifier;
 
-/// The handler factory pgwire asks for each connection's handlers.
-pub struct PgHandlers {
+/// How long a client has to log in after connecting (PostgreSQL's `authentication_timeout`
+/// is a minute; a shorter one frees slots held by stalled or hostile clients sooner).
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The handlers of one connection (pgwire asks for them once per socket).
+struct ConnectionHandlers {
     shared: Arc<Shared>,
     query: Arc<handlers::HearthQuery>,
-    connections: Arc<ConnectionManager>,
-    cancel: Arc<DefaultCancelHandler>,
+    admitted: Arc<AtomicBool>,
 }
 
-impl PgHandlers {
-    /// Handlers over `shared`.
-    pub fn new(shared: Arc<Shared>) -> PgHandlers {
-        let connections = Arc::new(ConnectionManager::new());
-        PgHandlers {
-            query: Arc::new(handlers::HearthQuery::new()),
-            cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
-            shared,
-            connections,
-        }
-    }
-}
-
-impl PgWireServerHandlers for PgHandlers {
+impl PgWireServerHandlers for ConnectionHandlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
         self.query.clone()
     }
@@ -64,10 +80,14 @@ impl PgWireServerHandlers for PgHandlers {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(session::Startup::new(
+        Arc::new(startup::Startup::new(
             self.shared.clone(),
-            self.connections.clone(),
+            self.admitted.clone(),
         ))
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        Arc::new(copy::HearthCopy)
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -75,7 +95,83 @@ impl PgWireServerHandlers for PgHandlers {
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        self.cancel.clone()
+        Arc::new(Cancel {
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+/// A `CancelRequest` stops the statement the connection it names is running: while it is
+/// planned (pgwire's own cancel) and while its rows are sent (the statement's token).
+struct Cancel {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl CancelHandler for Cancel {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.shared.cancels.cancel(request.pid, &request.secret_key);
+        DefaultCancelHandler::new(self.shared.connections.clone())
+            .on_cancel_request(request)
+            .await;
+    }
+}
+
+/// Refuses a client at startup with `FATAL 53300`, as PostgreSQL does past
+/// `max_connections`.
+struct TooMany;
+
+#[async_trait]
+impl StartupHandler for TooMany {
+    async fn on_startup<C>(
+        &self,
+        _client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match message {
+            PgWireFrontendMessage::Startup(_) => {
+                Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".into(),
+                    "53300".into(),
+                    "sorry, too many clients already".into(),
+                ))))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl PgWireServerHandlers for TooMany {
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::new(TooMany)
+    }
+}
+
+/// The PostgreSQL listener's settings.
+#[derive(Clone)]
+pub struct PgServer {
+    shared: Arc<Shared>,
+    query: Arc<handlers::HearthQuery>,
+    tls: Option<TlsAcceptor>,
+    max_connections: usize,
+}
+
+impl PgServer {
+    /// A server over `shared` for at most `max_connections` clients at once; with `tls`, every
+    /// client must use TLS (a plain-text startup gets `FATAL 28000`, so a client that forgot
+    /// `sslmode` never sends its data in the clear).
+    pub fn new(shared: Arc<Shared>, tls: Option<TlsAcceptor>, max_connections: usize) -> PgServer {
+        PgServer {
+            shared,
+            query: Arc::new(handlers::HearthQuery::new()),
+            tls,
+            max_connections: max_connections.max(1),
+        }
     }
 }
 
@@ -83,10 +179,13 @@ impl PgWireServerHandlers for PgHandlers {
 /// accepting, gives open connections 5 seconds to finish, and closes the rest.
 pub async fn serve(
     listener: TcpListener,
-    handlers: Arc<PgHandlers>,
+    server: PgServer,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(server.max_connections));
+    // Refusals are cheap, but bounded too: past this many at once a socket is just closed.
+    let refusals = Arc::new(Semaphore::new(64));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -95,11 +194,43 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let _ = socket.set_nodelay(true);
-                    let handlers = handlers.clone();
+                    let tls = server.tls.clone();
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, max = server.max_connections, "PostgreSQL connection refused: too many clients");
+                        if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                            connections.spawn(async move {
+                                let refuse = process_socket(socket, tls, TooMany);
+                                let _ = tokio::time::timeout(STARTUP_TIMEOUT, refuse).await;
+                                drop(permit);
+                            });
+                        }
+                        continue;
+                    };
+                    let admitted = Arc::new(AtomicBool::new(false));
+                    let handlers = ConnectionHandlers {
+                        shared: server.shared.clone(),
+                        query: server.query.clone(),
+                        admitted: admitted.clone(),
+                    };
                     connections.spawn(async move {
-                        if let Err(e) = process_socket(socket, None, handlers).await {
+                        let connection = process_socket(socket, tls, handlers);
+                        tokio::pin!(connection);
+                        let outcome = tokio::select! {
+                            outcome = &mut connection => Some(outcome),
+                            _ = tokio::time::sleep(STARTUP_TIMEOUT) => None,
+                        };
+                        let outcome = match outcome {
+                            Some(outcome) => outcome,
+                            None if admitted.load(Ordering::Acquire) => connection.await,
+                            None => {
+                                tracing::info!(%peer, "PostgreSQL client did not log in in time; closed");
+                                Ok(())
+                            }
+                        };
+                        if let Err(e) = outcome {
                             tracing::debug!(%peer, error = %e, "PostgreSQL connection ended with an error");
                         }
+                        drop(slot);
                     });
                 }
                 Err(e) => {

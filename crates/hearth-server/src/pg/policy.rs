@@ -1,7 +1,9 @@
 //! What remote SQL may do. Runs before every other statement hook.
 //!
 //! Remote clients must not read or write files on the server (`COPY ... TO/FROM 'file'`,
-//! `CREATE EXTERNAL TABLE`), nor change the shared runtime (`SET datafusion.runtime.*`).
+//! `CREATE EXTERNAL TABLE`); `COPY ... TO STDOUT / FROM STDIN` go to [`copy`](super::copy).
+//! Settings are each connection's own ([`settings`](super::settings) refuses the server-wide
+//! `datafusion.runtime.*` and `datafusion.catalog.*`).
 //! Statements this version does not support (DDL, DML) are refused with `0A000` up front, rather
 //! than reaching DataFusion's in-memory defaults that would silently do something else.
 
@@ -9,7 +11,7 @@ use async_trait::async_trait;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{CopyTarget, Statement};
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::pgwire::api::ClientInfo;
@@ -37,11 +39,18 @@ pub(super) fn check(statement: &Statement) -> Option<PgWireError> {
         .join(" ")
         .to_ascii_uppercase();
     match statement {
-        Statement::Copy { .. } => Some(refuse(
-            "42501",
-            "permission denied: COPY to or from server files is not allowed".into(),
-        )),
+        Statement::Copy { target, .. } => match target {
+            CopyTarget::Stdin | CopyTarget::Stdout => None,
+            CopyTarget::File { .. } | CopyTarget::Program { .. } => Some(refuse(
+                "42501",
+                "permission denied: COPY to or from server files or programs is not allowed; use STDIN or STDOUT (psql's \\copy)".into(),
+            )),
+        },
         Statement::Query(_)
+        // Into and from Hearth tables, through the WAL and the files (`QueryEngine::insert`,
+        // `QueryEngine::delete`).
+        | Statement::Insert(_)
+        | Statement::Delete(_)
         | Statement::Explain { .. }
         | Statement::ExplainTable { .. }
         | Statement::ShowVariable { .. }
@@ -54,18 +63,12 @@ pub(super) fn check(statement: &Statement) -> Option<PgWireError> {
         | Statement::Fetch { .. }
         | Statement::Close { .. }
         | Statement::Discard { .. }
-        | Statement::Deallocate { .. } => None,
-        Statement::Set(_) => {
-            let lower = text.to_ascii_lowercase();
-            if lower.contains("datafusion.runtime") || lower.contains("datafusion.catalog") {
-                Some(refuse(
-                    "42501",
-                    "permission denied: this setting is server-wide and cannot be changed by a client".into(),
-                ))
-            } else {
-                None
-            }
-        }
+        | Statement::Deallocate { .. }
+        | Statement::Savepoint { .. }
+        | Statement::ReleaseSavepoint { .. }
+        | Statement::Reset(_)
+        // Settings are the connection's own; server-wide ones are refused where they are set.
+        | Statement::Set(_) => None,
         _ if head.starts_with("CREATE EXTERNAL") => Some(refuse(
             "42501",
             "permission denied: external tables would read server files".into(),

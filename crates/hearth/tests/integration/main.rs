@@ -3,12 +3,14 @@
 //! `deltalake` package reading the Delta tables), and `kill -9` for crashes.
 
 mod bad_input;
+mod clients;
 mod crash;
 mod databases;
 mod delta;
 mod idempotency;
 mod limits;
 mod s3;
+mod security;
 mod server;
 mod slt;
 mod tsbs;
