@@ -5,11 +5,12 @@
 //!
 //! ```text
 //! TsTable (what SQL sees)  = scan() takes one snapshot: buffer chunks, then Delta files
-//!                          = Union(RawTable of the files that share no time with another
-//!                                  source, read as they are;
+//!                          = Union(RawTable of the files, rows at times outside the merge
+//!                                  intervals, read as they are;
 //!                                  Aggregate(group by tags, time; per field
 //!                                            last_value(field ORDER BY __rank) IGNORE NULLS)
-//!                                  over RawTable of the other files and the buffer)
+//!                                  over RawTable of the buffer and the files that reach into
+//!                                  the merge intervals, rows at times inside them)
 //! RawTable (internal)      = Union(Parquet scan of its files, rows of its buffer chunks), each
 //!                            row with its rank `__rank`
 //! ```
@@ -17,13 +18,15 @@
 //! The merge is InfluxDB's: for one identity (tags, time) each field takes its latest written
 //! value, fields not written keep theirs. "Latest" is the rank: the WAL sequence number (and line
 //! within the write) for buffered rows, the flush position for persisted files. A persisted file
-//! holds each identity once, and an identity includes its time, so a file whose time range
-//! overlaps no other file's and not the buffer's needs no merging; after compaction that is
-//! most of the data. The buffer is read before the file list, so a flush that completes in
-//! between can only make a row appear twice, in the buffer and in a new file whose time range
-//! then overlaps the buffer's (merged away by the aggregate), never make it disappear. Filters
-//! on tags and time are pushed below the aggregate by DataFusion and reach the Parquet scan for
-//! pruning.
+//! holds each identity once, and an identity includes its time, so rows at a time no other
+//! source covers need no merging. The merge intervals are where sources meet: the time ranges
+//! two files share (flushes of out-of-order writes overlap by a few minutes at their edges) and
+//! the range of each buffered write; everything else, most of the data, is read as it is, and
+//! time conditions on both sides keep the Parquet scans to their row groups. The buffer is read
+//! before the file list, so a flush that completes in between can only make a row appear twice,
+//! in the buffer and in a new file whose rows then lie inside the buffer's intervals (merged away
+//! by the aggregate), never make it disappear. Filters on tags and time are pushed below the
+//! aggregate by DataFusion and reach the Parquet scan for pruning.
 
 use std::sync::Arc;
 
@@ -45,7 +48,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::functions_aggregate::first_last::last_value_udaf;
 use datafusion::logical_expr::expr::NullTreatment;
-use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::utils::{conjunction, disjunction};
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableType,
     ident,
@@ -56,7 +59,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use hearth_catalog::catalog::{FileMeta, FileOrder, Table};
-use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TableSchema};
+use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TIME_ZONE, TableSchema};
 use hearth_catalog::store::Store;
 use hearth_storage::align::align;
 use hearth_storage::buffer::Buffer;
@@ -397,10 +400,9 @@ pub fn time_bounds(filters: &[Expr]) -> (i64, i64) {
 /// A Hearth table as SQL sees it: one row per identity, duplicates merged.
 ///
 /// The plan is made for each scan (every execution of a prepared statement plans it again), from
-/// one snapshot of the buffer and then the files: files whose time range overlaps no other
-/// source's are read as they are (a persisted file holds each identity once, and an identity
-/// includes its time, so no other source can hold one of its rows); the rest, with the buffered
-/// rows, go through the merging aggregate.
+/// one snapshot of the buffer and then the files: rows at times only one file covers are read
+/// as they are; rows inside the merge intervals (see [`merge_intervals`]) go, with the buffered
+/// rows, through the merging aggregate.
 #[derive(Debug)]
 pub struct TsTable {
     table: Arc<Table>,
@@ -409,42 +411,91 @@ pub struct TsTable {
     schema: SchemaRef,
 }
 
-/// Splits `files` into those that overlap no other file and not `buffer` (a time range), and
-/// the rest.
-pub(crate) fn split_overlapping(
-    mut files: Vec<FileMeta>,
-    buffer: Option<(i64, i64)>,
-) -> (Vec<FileMeta>, Vec<FileMeta>) {
-    files.sort_by_key(|f| (f.min_time, f.max_time));
-    let mut alone = Vec::new();
-    let mut overlapping = Vec::new();
-    let mut reach = i64::MIN;
-    for (i, f) in files.iter().enumerate() {
-        let before = i > 0 && f.min_time <= reach;
-        let after = files
-            .get(i + 1)
-            .is_some_and(|next| next.min_time <= f.max_time);
-        let buffered = buffer.is_some_and(|(lo, hi)| lo <= f.max_time && f.min_time <= hi);
-        reach = reach.max(f.max_time);
-        if before || after || buffered {
-            overlapping.push(f.clone());
-        } else {
-            alone.push(f.clone());
+/// Most time intervals a scan splits its merge on; more are joined into fewer, wider ones
+/// (merging more rows than needed is always correct).
+const MAX_MERGE_INTERVALS: usize = 32;
+
+/// The times at which more than one source may hold a row of one identity, as sorted, disjoint,
+/// inclusive intervals (microseconds): where two files' time ranges overlap, and each buffered
+/// write's whole range (the buffer may repeat an identity; a file overlapping such a range
+/// meets it there). Outside these intervals each time is covered by one file at most, and a
+/// persisted file holds each identity once, so those rows need no merging.
+pub(crate) fn merge_intervals(files: &[FileMeta], buffered: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut intervals: Vec<(i64, i64)> = buffered.to_vec();
+    let mut ranges: Vec<(i64, i64)> = files.iter().map(|f| (f.min_time, f.max_time)).collect();
+    ranges.sort_unstable();
+    for (i, a) in ranges.iter().enumerate() {
+        for b in &ranges[i + 1..] {
+            if b.0 > a.1 {
+                break;
+            }
+            intervals.push((b.0, a.1.min(b.1)));
         }
     }
-    (alone, overlapping)
+    intervals.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(intervals.len());
+    for (lo, hi) in intervals {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    while merged.len() > MAX_MERGE_INTERVALS {
+        // Join the two intervals with the smallest gap between them.
+        let at = (1..merged.len())
+            .min_by_key(|&i| merged[i].0.saturating_sub(merged[i - 1].1))
+            .expect("more than one interval");
+        merged[at - 1].1 = merged[at].1;
+        merged.remove(at);
+    }
+    merged
 }
 
-/// The time range of buffered rows.
-fn buffer_range(batches: &[RecordBatch]) -> Result<Option<(i64, i64)>> {
-    let mut range: Option<(i64, i64)> = None;
-    for b in batches {
-        let Some((lo, hi)) = hearth_storage::persist::time_range(b).map_err(external)? else {
-            continue;
-        };
-        range = Some(range.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
+/// A `time` literal.
+fn time_literal(micros: i64) -> Expr {
+    Expr::Literal(
+        ScalarValue::TimestampMicrosecond(Some(micros), Some(TIME_ZONE.into())),
+        None,
+    )
+}
+
+/// `time` within one of `intervals` (`inside`), or outside all of them.
+fn time_in(intervals: &[(i64, i64)], inside: bool) -> Option<Expr> {
+    let time = || ident(TIME_COLUMN);
+    if inside {
+        let parts = intervals.iter().map(|&(lo, hi)| {
+            time()
+                .gt_eq(time_literal(lo))
+                .and(time().lt_eq(time_literal(hi)))
+        });
+        return disjunction(parts);
     }
-    Ok(range)
+    // The gaps before, between and after the intervals.
+    let mut parts = Vec::with_capacity(intervals.len() + 1);
+    let mut after: Option<i64> = None;
+    for &(lo, hi) in intervals {
+        let below = time().lt(time_literal(lo));
+        parts.push(match after {
+            None => below,
+            Some(prev) => time().gt(time_literal(prev)).and(below),
+        });
+        after = Some(hi);
+    }
+    if let Some(prev) = after {
+        parts.push(time().gt(time_literal(prev)));
+    }
+    disjunction(parts)
+}
+
+/// The time range of each buffered write.
+fn buffer_ranges(batches: &[RecordBatch]) -> Result<Vec<(i64, i64)>> {
+    let mut ranges = Vec::with_capacity(batches.len());
+    for b in batches {
+        if let Some(range) = hearth_storage::persist::time_range(b).map_err(external)? {
+            ranges.push(range);
+        }
+    }
+    Ok(ranges)
 }
 
 impl TsTable {
@@ -463,7 +514,7 @@ impl TsTable {
             schema: Arc::new(datafusion::arrow::datatypes::Schema::empty()),
         };
         // The schema SQL sees is the merged plan's (nullability as the aggregate gives it).
-        let merged = ts.merged_plan(ts.raw.clone())?;
+        let merged = ts.merged_plan(ts.raw.clone(), None)?;
         let schema_seen = Arc::new(merged.schema().as_arrow().clone());
         debug_assert_eq!(schema_seen.fields().len(), schema.fields().len());
         debug_assert!(schema_seen.field_with_name(TIME_COLUMN).is_ok());
@@ -497,8 +548,18 @@ impl TsTable {
             .collect()
     }
 
-    /// `raw` merged: per identity, each field's latest value by rank.
-    fn merged_plan(&self, raw: Arc<RawTable>) -> Result<LogicalPlan> {
+    /// The scan of `raw`, its rows restricted to `only` and to the retention period.
+    fn scan_of(&self, raw: Arc<RawTable>, only: Option<Expr>) -> Result<LogicalPlanBuilder> {
+        let mut plan = LogicalPlanBuilder::scan(self.table.name(), provider_as_source(raw), None)?;
+        if let Some(only) = only {
+            plan = plan.filter(only)?;
+        }
+        self.retention_filter(plan)
+    }
+
+    /// `raw` merged: per identity, each field's latest value by rank (rows restricted to
+    /// `only`: an identity includes its time, so a time condition keeps or drops all its rows).
+    fn merged_plan(&self, raw: Arc<RawTable>, only: Option<Expr>) -> Result<LogicalPlan> {
         let schema = &self.raw.table_schema;
         let by_rank = vec![ident(RANK).sort(true, false)];
         let mut group: Vec<Expr> = Vec::new();
@@ -516,19 +577,15 @@ impl TsTable {
                 ),
             }
         }
-        let plan = LogicalPlanBuilder::scan(self.table.name(), provider_as_source(raw), None)?;
-        self.retention_filter(plan)?
+        self.scan_of(raw, only)?
             .aggregate(group, aggregates)?
             .project(self.columns())?
             .build()
     }
 
-    /// `raw` as it is (its sources hold each identity once).
-    fn plain_plan(&self, raw: Arc<RawTable>) -> Result<LogicalPlan> {
-        let plan = LogicalPlanBuilder::scan(self.table.name(), provider_as_source(raw), None)?;
-        self.retention_filter(plan)?
-            .project(self.columns())?
-            .build()
+    /// `raw` as it is (its rows within `only` hold each identity once).
+    fn plain_plan(&self, raw: Arc<RawTable>, only: Option<Expr>) -> Result<LogicalPlan> {
+        self.scan_of(raw, only)?.project(self.columns())?.build()
     }
 
     /// The plan of the table's rows now: see the type's documentation.
@@ -542,13 +599,46 @@ impl TsTable {
             .into_iter()
             .filter(|f| f.max_time >= from && f.min_time <= to)
             .collect();
-        let (alone, overlapping) = split_overlapping(files, buffer_range(&buffered)?);
-        let mut parts = Vec::new();
-        if !alone.is_empty() {
-            parts.push(self.plain_plan(Arc::new(self.raw.with_contents(alone, Vec::new())))?);
+        let intervals = merge_intervals(&files, &buffer_ranges(&buffered)?);
+        let touching = |f: &FileMeta| -> Vec<(i64, i64)> {
+            intervals
+                .iter()
+                .filter(|&&(lo, hi)| lo <= f.max_time && f.min_time <= hi)
+                .copied()
+                .collect()
+        };
+        let within = |f: &FileMeta| {
+            intervals
+                .iter()
+                .any(|&(lo, hi)| lo <= f.min_time && f.max_time <= hi)
+        };
+        // Files apart from every interval are read whole; files reaching into some are read
+        // outside them (a condition only on the intervals they reach); the rest is merged.
+        let (mut apart, mut cut, mut cut_at, mut merged) = (vec![], vec![], vec![], vec![]);
+        for f in files {
+            let at = touching(&f);
+            if at.is_empty() {
+                apart.push(f);
+                continue;
+            }
+            if !within(&f) {
+                cut.push(f.clone());
+                cut_at.extend(at);
+            }
+            merged.push(f);
         }
-        if !overlapping.is_empty() || !buffered.is_empty() || parts.is_empty() {
-            parts.push(self.merged_plan(Arc::new(self.raw.with_contents(overlapping, buffered)))?);
+        cut_at.sort_unstable();
+        cut_at.dedup();
+        let mut parts = Vec::new();
+        for (files, only) in [(apart, None), (cut, time_in(&cut_at, false))] {
+            if !files.is_empty() {
+                let raw = Arc::new(self.raw.with_contents(files, Vec::new()));
+                parts.push(self.plain_plan(raw, only)?);
+            }
+        }
+        if !intervals.is_empty() || parts.is_empty() {
+            let raw = Arc::new(self.raw.with_contents(merged, buffered));
+            parts.push(self.merged_plan(raw, time_in(&intervals, true))?);
         }
         let mut parts = parts.into_iter();
         let mut plan = LogicalPlanBuilder::from(parts.next().expect("at least one part"));
