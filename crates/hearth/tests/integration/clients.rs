@@ -543,3 +543,42 @@ async fn cancel_stops_a_running_query_and_its_rows() {
     let row = client.query_one("SELECT 2::int4", &[]).await.unwrap();
     assert_eq!(row.get::<_, i32>(0), 2);
 }
+
+/// Runs `program` with `args`; panics with its output unless it succeeds.
+fn run_client(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psycopg_and_sqlalchemy_connect_reflect_and_query() {
+    let (_dir, server) = home().await;
+    let script = manifest_dir().join("tests/integration/pg_python_clients.py");
+    let port = server.pg.port().to_string();
+    run_client("python3", &[script.to_str().unwrap(), "--port", &port]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgjdbc_metadata_prepared_statements_and_fetch_size() {
+    let (_dir, server) = home().await;
+    let source = manifest_dir().join("tests/integration/PgJdbcClient.java");
+    let port = server.pg.port().to_string();
+    run_client(
+        "java",
+        &[
+            "-cp",
+            "/usr/share/java/postgresql.jar",
+            source.to_str().unwrap(),
+            &server.pg.ip().to_string(),
+            &port,
+        ],
+    );
+}
