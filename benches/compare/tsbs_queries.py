@@ -11,6 +11,7 @@ per type with the load average. chDB's translation is checked on the first draw 
 its row count must be DuckDB's, or the script stops with status 1.
 
     python3 benches/compare/tsbs_queries.py --scale 1000 --iterations 10
+    python3 benches/compare/tsbs_queries.py --baseline /tmp/old-build/release   # A/B two builds
 
 Needs release binaries (`cargo build --release -p hearth -p hearth-bench`) and Python's
 `duckdb`, `psycopg` and `chdb` (installed if missing).
@@ -21,6 +22,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import shutil
 import socket
 import statistics
 import subprocess
@@ -147,23 +149,27 @@ def clickhouse_sql(sql):
     return sql.replace(" +0000'", "'")
 
 
-def measure(queries, pg, duck, session):
-    """{type: {engine: [ms]}}: each draw on Hearth, DuckDB and chDB in turn, all rows fetched.
+def measure(queries, pg, duck, session, baseline=None):
+    """{type: {engine: [ms]}}: each draw on Hearth (and the baseline build, if given), DuckDB and
+    chDB in turn, all rows fetched.
 
     Exits with status 1 if chDB's answer to the first draw of a type has another row count than
     DuckDB's (a wrong translation).
     """
     session.query("SELECT 1", CHDB_FORMAT)   # the first DataFrame imports pandas (~0.2 s)
+    engines = ("hearth",) + (("baseline",) if baseline else ()) + ("duckdb", "chdb")
     results = {}
     for name, sql, _ in queries:
-        timings = results.setdefault(name, {"hearth": [], "duckdb": [], "chdb": []})
+        timings = results.setdefault(name, {e: [] for e in engines})
         first_draw = not timings["hearth"]
         ch_sql = clickhouse_sql(sql)
         counts = {}
-        for engine in ("hearth", "duckdb", "chdb"):
+        for engine in engines:
             began = time.perf_counter()
             if engine == "hearth":
                 answer = pg.execute(sql).fetchall()
+            elif engine == "baseline":
+                answer = baseline.execute(sql).fetchall()
             elif engine == "duckdb":
                 answer = duck.execute(sql).fetchall()
             else:
@@ -189,6 +195,8 @@ def main():
     parser.add_argument("--iterations", type=int, default=10, help="draws per query type")
     parser.add_argument("--target", default=str(ROOT / "target/release"),
                         help="directory of the release binaries")
+    parser.add_argument("--baseline", help="directory of another build's release binaries: its "
+                        "`hearth` serves a copy of the same data and is timed alternately too")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
     ensure_packages()
@@ -210,17 +218,28 @@ def main():
                     "--workers", "4", "--batch", "5000", lines], check=True)
     hearth.stop()
     hearth = Hearth(target / "hearth", data, ["--compaction-interval", "2s"])
-    # Steady state: everything persisted and compacted (no day with more than a few files).
+    # Steady state: everything persisted and compacted, i.e. the file list has not changed for
+    # 15 s (the compactor, every 2 s, has nothing left it may merge within its memory budget).
+    last, stable_since = None, time.monotonic()
     for _ in range(600):
-        days = hearth.query_json(
-            "tsbs", "SELECT partition, count(*) AS n FROM system.parquet_files GROUP BY 1")
-        if days and all(d["n"] < 4 for d in days):
+        files_now = hearth.query_json(
+            "tsbs", "SELECT path FROM system.parquet_files ORDER BY path")
+        if files_now != last:
+            last, stable_since = files_now, time.monotonic()
+        elif files_now and time.monotonic() - stable_since > 15:
             break
         time.sleep(1)
     files = hearth.query_json("tsbs", "SELECT count(*) AS n, sum(rows) AS r, sum(bytes) AS b "
                                       "FROM system.parquet_files")[0]
     parquet = work / "cpu.parquet"
     hearth.export_parquet("tsbs", "SELECT * FROM cpu", parquet)
+    base = None
+    if args.baseline:
+        # The same files for the other build: a copy taken while no server writes.
+        hearth.stop()
+        shutil.copytree(data, work / "data-baseline")
+        hearth = Hearth(target / "hearth", data)
+        base = Hearth(pathlib.Path(args.baseline) / "hearth", work / "data-baseline")
     duck = duckdb.connect()
     # As the oracle loads it: `time` a plain TIMESTAMP (UTC), tags text, fields integers.
     duck.execute("CREATE TABLE cpu AS SELECT * REPLACE (CAST(time AS TIMESTAMP) AS time) "
@@ -238,9 +257,13 @@ def main():
                                       args.iterations, [q[0] for q in oracle.QUERY_TYPES])
         pg = psycopg.connect(f"host=127.0.0.1 port={hearth.pg_port} dbname=tsbs user=bench",
                              autocommit=True)
-        results = measure(queries, pg, duck, session)
+        base_pg = base and psycopg.connect(
+            f"host=127.0.0.1 port={base.pg_port} dbname=tsbs user=bench", autocommit=True)
+        results = measure(queries, pg, duck, session, base_pg)
     finally:
         hearth.stop()
+        if base:
+            base.stop()
         session.close()
 
     load = os.getloadavg()
@@ -252,16 +275,20 @@ def main():
           f"{chdb.engine_version}, MergeTree loaded in {chdb_load_s:.1f} s, answers as "
           f"{CHDB_FORMAT}); Hearth over the PostgreSQL protocol; ratio = Hearth / min(DuckDB, "
           f"chDB) p50\n")
-    print(f"{'query':<24}{'Hearth p50':>12}{'p99':>10}{'DuckDB p50':>12}{'p99':>10}"
+    baseline_head = f"{'baseline p50':>14}" if base else ""
+    print(f"{'query':<24}{'Hearth p50':>12}{'p99':>10}{baseline_head}{'DuckDB p50':>12}{'p99':>10}"
           f"{'chDB p50':>12}{'p99':>10}{'ratio':>8}")
     summary = []
     for name, t in results.items():
         h50, d50, c50 = (statistics.median(t[e]) for e in ("hearth", "duckdb", "chdb"))
-        print(f"{name:<24}{h50:>10.1f}ms{percentile(t['hearth'], 99):>8.1f}ms"
+        b = f"{statistics.median(t['baseline']):>12.1f}ms" if base else ""
+        print(f"{name:<24}{h50:>10.1f}ms{percentile(t['hearth'], 99):>8.1f}ms{b}"
               f"{d50:>10.1f}ms{percentile(t['duckdb'], 99):>8.1f}ms"
               f"{c50:>10.1f}ms{percentile(t['chdb'], 99):>8.1f}ms{h50 / min(d50, c50):>8.2f}")
-        summary.append({"query": name, "hearth_p50_ms": h50, "duckdb_p50_ms": d50,
-                        "chdb_p50_ms": c50})
+        entry = {"query": name, "hearth_p50_ms": h50, "duckdb_p50_ms": d50, "chdb_p50_ms": c50}
+        if base:
+            entry["baseline_p50_ms"] = statistics.median(t["baseline"])
+        summary.append(entry)
     if args.json:
         print(json.dumps(summary))
 
