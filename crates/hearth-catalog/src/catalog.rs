@@ -117,6 +117,9 @@ pub struct Database {
     schema_lock: Mutex<()>,
     /// This database's own retention period, if it has one.
     retention: RwLock<Option<std::time::Duration>>,
+    /// Names of relations that are not tables (materialized views): no table of such a name
+    /// is created.
+    reserved: RwLock<std::collections::BTreeSet<String>>,
 }
 
 impl Database {
@@ -126,7 +129,25 @@ impl Database {
             tables: RwLock::new(BTreeMap::new()),
             schema_lock: Mutex::new(()),
             retention: RwLock::new(None),
+            reserved: RwLock::new(Default::default()),
         }
+    }
+
+    /// Reserves `name` for a relation that is not a table (a materialized view): writes can
+    /// no longer create a table of that name. Returns `false` if a table of that name exists
+    /// (and then reserves nothing).
+    pub fn reserve(&self, name: &str) -> bool {
+        let tables = self.tables.read();
+        if tables.contains_key(name) {
+            return false;
+        }
+        self.reserved.write().insert(name.to_string());
+        true
+    }
+
+    /// Frees a name reserved with [`Database::reserve`].
+    pub fn release(&self, name: &str) {
+        self.reserved.write().remove(name);
     }
 
     /// This database's own retention period (`None`: the server default applies).
@@ -166,6 +187,12 @@ impl Database {
         }
         names::check_table(name)?;
         let mut tables = self.tables.write();
+        if self.reserved.read().contains(name) {
+            return Err(CatalogError::InvalidTableName {
+                name: name.to_string(),
+                reason: "a materialized view has this name",
+            });
+        }
         Ok(tables
             .entry(name.to_string())
             .or_insert_with(|| Arc::new(Table::new(&self.name, name, TableState::default())))

@@ -138,12 +138,23 @@ pub async fn open_or_create(
     if maybe_exists && let Some(t) = open(store.clone(), url, name).await? {
         return Ok(t);
     }
+    let columns: Vec<StructField> = delta_schema(schema)?.fields().cloned().collect();
+    create(store, url, name, columns).await
+}
+
+/// Creates the Delta table at `url` with `columns` (which must include the `date` partition
+/// column), or opens the one a concurrent creator made.
+pub async fn create(
+    store: Arc<dyn ObjectStore>,
+    url: &Url,
+    name: &str,
+    columns: Vec<StructField>,
+) -> Result<DeltaTable, CatalogError> {
     let table = DeltaTableBuilder::from_url(url.clone())
         .map_err(delta_err(name))?
         .with_storage_backend(store.clone(), url.clone())
         .build()
         .map_err(delta_err(name))?;
-    let columns: Vec<StructField> = delta_schema(schema)?.fields().cloned().collect();
     let created = table
         .create()
         .with_columns(columns)
@@ -170,6 +181,28 @@ pub async fn read_state(table: &DeltaTable, name: &str) -> Result<TableState, Ca
         .map_err(delta_err(name))?
         .unwrap_or(0);
     let schema = table_schema(state.schema().as_ref());
+    let files = files_of(table, name, |stats| {
+        // Hearth's own files are sorted by (tags, time).
+        FileOrder::TagsTime {
+            tag_nulls: stats.is_none_or(|s| tags_partly_null(s, &schema)),
+        }
+    })?;
+    Ok(TableState {
+        schema,
+        files,
+        persisted_seq: u64::try_from(persisted_seq).unwrap_or(0),
+        delta_version: table.version().and_then(|v| i64::try_from(v).ok()),
+    })
+}
+
+/// The files of a loaded Delta table, their time ranges from the `time` statistics; `order`
+/// tells the order of Hearth's own files (named with their rank) from their statistics.
+pub fn files_of(
+    table: &DeltaTable,
+    name: &str,
+    order: impl Fn(Option<&str>) -> FileOrder,
+) -> Result<Vec<FileMeta>, CatalogError> {
+    let state = table.snapshot().map_err(delta_err(name))?;
     let mut files = Vec::new();
     for f in state.log_data().iter() {
         let path = f.path().to_string();
@@ -185,13 +218,8 @@ pub async fn read_state(table: &DeltaTable, name: &str) -> Result<TableState, Ca
             .and_then(time_range)
             .unwrap_or((i64::MIN, i64::MAX));
         let rank = rank_of_path(&path);
-        // Hearth's own files (named with their rank) are sorted by (tags, time).
         let order = if rank > 0 {
-            FileOrder::TagsTime {
-                tag_nulls: stats
-                    .as_deref()
-                    .is_none_or(|s| tags_partly_null(s, &schema)),
-            }
+            order(stats.as_deref())
         } else {
             FileOrder::Unknown
         };
@@ -206,12 +234,7 @@ pub async fn read_state(table: &DeltaTable, name: &str) -> Result<TableState, Ca
             order,
         });
     }
-    Ok(TableState {
-        schema,
-        files,
-        persisted_seq: u64::try_from(persisted_seq).unwrap_or(0),
-        delta_version: table.version().and_then(|v| i64::try_from(v).ok()),
-    })
+    Ok(files)
 }
 
 /// The rank of a file from its name `part-<seq:020>-<uuid>...`; files named otherwise (written
@@ -360,6 +383,12 @@ pub enum Replacement {
         /// The statement's condition, for the table history.
         predicate: String,
     },
+    /// The rows matching `predicate` replaced by new ones (a materialized view's buckets
+    /// recomputed).
+    Overwrite {
+        /// Which rows were replaced, for the table history.
+        predicate: String,
+    },
 }
 
 /// Replaces `removed` files of a table by `added` ones in one commit (compaction, retention):
@@ -409,6 +438,11 @@ pub async fn commit_replace(
             predicate: Some(format!("{DATE_COLUMN} < '{keep_from}'")),
         },
         Replacement::Delete { predicate } => DeltaOperation::Delete {
+            predicate: Some(predicate.clone()),
+        },
+        Replacement::Overwrite { predicate } => DeltaOperation::Write {
+            mode: SaveMode::Overwrite,
+            partition_by: Some(vec![DATE_COLUMN.to_string()]),
             predicate: Some(predicate.clone()),
         },
     };

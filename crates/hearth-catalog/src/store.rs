@@ -28,6 +28,9 @@ use crate::catalog::{Catalog, Database, FileMeta, Table};
 
 /// Name of the per-database settings file.
 const SETTINGS_FILE: &str = "_hearth.json";
+/// Directory of a database's materialized views: `<db>/_views/<view>/` (the leading `_` keeps
+/// it apart from tables).
+const VIEWS_DIR: &str = "_views";
 use crate::delta;
 use crate::error::CatalogError;
 use crate::schema::TableSchema;
@@ -372,6 +375,163 @@ impl Store {
         let mut tables = self.tables.lock().await;
         match tables.get_mut(&key) {
             Some(delta_table) => delta::vacuum(delta_table, &full, grace).await,
+            None => Ok(0),
+        }
+    }
+
+    /// The object store key of `relative` in the directory of view `view` of database `db`
+    /// (`<db>/_views/<view>/<relative>`).
+    pub fn view_file_key(&self, db: &str, view: &str, relative: &str) -> Path {
+        let mut p = self.dir_path(&[db, VIEWS_DIR, view]);
+        for part in relative.split('/') {
+            p = p.join(part);
+        }
+        p
+    }
+
+    fn view_key(db: &str, view: &str) -> (String, String) {
+        (db.to_string(), format!("{VIEWS_DIR}/{view}"))
+    }
+
+    /// The names of the views of database `db` that have a directory in the store.
+    pub async fn view_names(&self, db: &str) -> Result<Vec<String>, CatalogError> {
+        self.list_dirs(&self.dir_path(&[db, VIEWS_DIR])).await
+    }
+
+    /// Opens the Delta table of view `view` of database `db`, creating it with `columns` (which
+    /// must include the `date` partition column) if it does not exist; returns its files.
+    pub async fn open_view_table(
+        &self,
+        db: &str,
+        view: &str,
+        columns: Vec<deltalake::kernel::StructField>,
+    ) -> Result<Vec<FileMeta>, CatalogError> {
+        let full = format!("{db}.{view}");
+        let url = self.dir_url(&[db, VIEWS_DIR, view])?;
+        if let Some(dir) = &self.local_dir {
+            std::fs::create_dir_all(dir.join(db).join(VIEWS_DIR).join(view)).map_err(|e| {
+                CatalogError::Unreadable {
+                    table: full.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        }
+        let table = match delta::open(self.object_store(), &url, &full).await? {
+            Some(t) => t,
+            None => delta::create(self.object_store(), &url, &full, columns).await?,
+        };
+        let files = delta::files_of(&table, &full, |_| crate::catalog::FileOrder::Unknown)?;
+        self.tables
+            .lock()
+            .await
+            .insert(Self::view_key(db, view), table);
+        Ok(files)
+    }
+
+    /// Replaces files of view `view`'s Delta table in one commit: `removed` go, `added`
+    /// (uploaded with [`Store::put_view_object`]) come, recorded as an overwrite of the rows
+    /// matching `predicate`.
+    pub async fn commit_view_files(
+        &self,
+        db: &str,
+        view: &str,
+        removed: &[FileMeta],
+        added: &[FileMeta],
+        stats: &[String],
+        predicate: String,
+    ) -> Result<i64, CatalogError> {
+        let full = format!("{db}.{view}");
+        let mut tables = self.tables.lock().await;
+        let table =
+            tables
+                .get_mut(&Self::view_key(db, view))
+                .ok_or_else(|| CatalogError::Unreadable {
+                    table: full.clone(),
+                    reason: "the view's Delta table is not open".into(),
+                })?;
+        let why = delta::Replacement::Overwrite { predicate };
+        delta::commit_replace(table, &full, removed, added, stats, &why).await
+    }
+
+    /// Stores `bytes` as `relative` in the directory of view `view` of database `db`.
+    pub async fn put_view_object(
+        &self,
+        db: &str,
+        view: &str,
+        relative: &str,
+        bytes: Bytes,
+    ) -> Result<(), CatalogError> {
+        let key = self.view_file_key(db, view, relative);
+        self.object_store.put(&key, bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Reads `relative` from the directory of view `view` of database `db`; `None` if it does
+    /// not exist.
+    pub async fn get_view_object(
+        &self,
+        db: &str,
+        view: &str,
+        relative: &str,
+    ) -> Result<Option<Bytes>, CatalogError> {
+        let key = self.view_file_key(db, view, relative);
+        match self.object_store.get(&key).await {
+            Ok(got) => Ok(Some(got.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes `relative` from the directory of view `view` (nothing if it does not exist).
+    pub async fn delete_view_object(
+        &self,
+        db: &str,
+        view: &str,
+        relative: &str,
+    ) -> Result<(), CatalogError> {
+        let key = self.view_file_key(db, view, relative);
+        match self.object_store.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes everything in the directory of view `view` of database `db`: its Delta table
+    /// and its files.
+    pub async fn drop_view_dir(&self, db: &str, view: &str) -> Result<(), CatalogError> {
+        self.tables.lock().await.remove(&Self::view_key(db, view));
+        let dir = self.dir_path(&[db, VIEWS_DIR, view]);
+        let keys: Vec<Path> = self
+            .object_store
+            .list(Some(&dir))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
+        for key in keys {
+            match self.object_store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(local) = &self.local_dir {
+            // The local store leaves empty directories behind.
+            let _ = std::fs::remove_dir_all(local.join(db).join(VIEWS_DIR).join(view));
+        }
+        Ok(())
+    }
+
+    /// Deletes the files of view `view`'s Delta table that were replaced more than `grace` ago,
+    /// and uploads no commit refers to (the caller makes sure none is waiting for its commit).
+    pub async fn vacuum_view(
+        &self,
+        db: &str,
+        view: &str,
+        grace: std::time::Duration,
+    ) -> Result<usize, CatalogError> {
+        let full = format!("{db}.{view}");
+        let mut tables = self.tables.lock().await;
+        match tables.get_mut(&Self::view_key(db, view)) {
+            Some(table) => delta::vacuum(table, &full, grace).await,
             None => Ok(0),
         }
     }

@@ -26,11 +26,42 @@ pub const PUBLIC: &str = "public";
 /// Builds an extra schema for a database (e.g. `pg_catalog`).
 pub type SchemaFactory = Arc<dyn Fn(&str) -> Result<Arc<dyn SchemaProvider>> + Send + Sync>;
 
+/// More tables of a schema than the catalog's own (materialized views in `public`, their
+/// system table in `system`), looked up live like the catalog's tables.
+#[async_trait]
+pub trait TableSource: Send + Sync + std::fmt::Debug {
+    /// The names of this source's tables in database `db`.
+    fn table_names(&self, db: &str) -> Vec<String>;
+
+    /// Table `name` of database `db`, if this source has it.
+    async fn table(&self, db: &str, name: &str) -> Result<Option<Arc<dyn TableProvider>>>;
+
+    /// Of this source's tables in `db`, the materialized views: (name, defining query). The
+    /// PostgreSQL catalog shows them as such (`relkind` `m`, `pg_matviews`).
+    fn materialized_views(&self, _db: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// The table sources of each schema name.
+pub(crate) type TableSources = Arc<RwLock<Vec<(String, Arc<dyn TableSource>)>>>;
+
+/// The sources of `schema` in `sources`.
+pub(crate) fn sources_of(sources: &TableSources, schema: &str) -> Vec<Arc<dyn TableSource>> {
+    sources
+        .read()
+        .iter()
+        .filter(|(s, _)| s == schema)
+        .map(|(_, source)| source.clone())
+        .collect()
+}
+
 /// All databases, as DataFusion catalogs.
 pub struct Catalogs {
     storage: Arc<Storage>,
     dbs: RwLock<HashMap<String, Arc<DbCatalog>>>,
     factories: RwLock<Vec<(String, SchemaFactory)>>,
+    sources: TableSources,
 }
 
 impl std::fmt::Debug for Catalogs {
@@ -46,7 +77,26 @@ impl Catalogs {
             storage,
             dbs: RwLock::new(HashMap::new()),
             factories: RwLock::new(Vec::new()),
+            sources: Default::default(),
         })
+    }
+
+    /// Adds `source`'s tables to schema `schema` (`public` or `system`) of every database.
+    pub fn add_table_source(&self, schema: &str, source: Arc<dyn TableSource>) {
+        self.sources.write().push((schema.to_string(), source));
+    }
+
+    /// The materialized views of database `db` in schema `schema`: (name, defining query).
+    pub fn materialized_views(&self, db: &str, schema: &str) -> Vec<(String, String)> {
+        sources_of(&self.sources, schema)
+            .iter()
+            .flat_map(|s| s.materialized_views(db))
+            .collect()
+    }
+
+    /// The table sources of every schema.
+    pub(crate) fn table_sources(&self) -> TableSources {
+        self.sources.clone()
     }
 
     /// Adds schema `name` to every database, built by `factory`.
@@ -75,6 +125,7 @@ impl Catalogs {
             public: Arc::new(PublicSchema {
                 db: name.to_string(),
                 storage: self.storage.clone(),
+                sources: self.sources.clone(),
             }),
             extra: RwLock::new(extra),
         });
@@ -148,21 +199,35 @@ impl CatalogProvider for DbCatalog {
     }
 }
 
-/// Schema `public` of a database: its tables.
-#[derive(Debug)]
+/// Schema `public` of a database: its tables, and those of the table sources added to it.
 pub struct PublicSchema {
     db: String,
     storage: Arc<Storage>,
+    sources: TableSources,
+}
+
+impl std::fmt::Debug for PublicSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicSchema")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 #[async_trait]
 impl SchemaProvider for PublicSchema {
     fn table_names(&self) -> Vec<String> {
-        self.storage
+        let mut names = self
+            .storage
             .catalog()
             .database(&self.db)
             .map(|d| d.table_names())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        for source in sources_of(&self.sources, PUBLIC) {
+            names.extend(source.table_names(&self.db));
+        }
+        names.sort();
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -172,6 +237,11 @@ impl SchemaProvider for PublicSchema {
             .database(&self.db)
             .and_then(|d| d.table(name))
         else {
+            for source in sources_of(&self.sources, PUBLIC) {
+                if let Some(table) = source.table(&self.db, name).await? {
+                    return Ok(Some(table));
+                }
+            }
             return Ok(None);
         };
         let retention = self.storage.retention(&self.db);
@@ -194,7 +264,15 @@ impl SchemaProvider for PublicSchema {
     }
 
     async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
-        Ok(self.table_exist(name).then_some(TableType::Base))
+        let base = self
+            .storage
+            .catalog()
+            .database(&self.db)
+            .is_some_and(|d| d.table(name).is_some());
+        if base {
+            return Ok(Some(TableType::Base));
+        }
+        Ok(self.table(name).await?.map(|t| t.table_type()))
     }
 
     fn table_exist(&self, name: &str) -> bool {
@@ -202,5 +280,8 @@ impl SchemaProvider for PublicSchema {
             .catalog()
             .database(&self.db)
             .is_some_and(|d| d.table(name).is_some())
+            || sources_of(&self.sources, PUBLIC)
+                .iter()
+                .any(|s| s.table_names(&self.db).iter().any(|n| n == name))
     }
 }

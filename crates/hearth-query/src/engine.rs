@@ -33,8 +33,31 @@ use crate::functions;
 use crate::queries::{QueryLog, StatementContext, TrackedExec};
 use crate::system;
 
+/// Statements a layer above the engine runs itself (the continuous views' `CREATE
+/// MATERIALIZED VIEW`, ...), and the metrics it reports.
+#[async_trait::async_trait]
+pub trait EngineExtension: Send + Sync {
+    /// Whether `sql` is one of this extension's statements (a malformed one included, so that
+    /// its error comes from here).
+    fn recognizes(&self, sql: &str) -> bool;
+
+    /// Runs statement `sql` in database `db`: the command tag and row count, or the error.
+    async fn execute(
+        &self,
+        engine: &QueryEngine,
+        db: &str,
+        sql: &str,
+    ) -> Result<(&'static str, Option<usize>), QueryError>;
+
+    /// Prometheus text-format lines of this extension's metrics.
+    fn metrics(&self) -> String {
+        String::new()
+    }
+}
+
 /// DataFusion sessions over Hearth's data.
 pub struct QueryEngine {
+    extensions: Vec<Arc<dyn EngineExtension>>,
     statement_timeout: Option<Duration>,
     storage: Arc<Storage>,
     catalogs: Arc<Catalogs>,
@@ -93,7 +116,7 @@ impl QueryPlanner for HearthPlanner {
 /// The physical plan of `plan` inside another query's planning (a table's own plan, made when
 /// the table is scanned): optimized and planned like any, but not entered in the query log
 /// again; its work counts toward the query it is part of.
-pub(crate) async fn plan_inner(
+pub async fn plan_inner(
     session: &dyn Session,
     plan: &LogicalPlan,
 ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -160,13 +183,17 @@ impl QueryEngine {
         let log = queries.clone();
         let catalogs_storage = storage.clone();
         let catalogs = Catalogs::new(storage.clone());
+        let sources = catalogs.table_sources();
         catalogs.add_schema_factory(
             system::SYSTEM,
             Arc::new(move |db: &str| {
-                Ok(
-                    Arc::new(system::SystemSchema::new(db, storage.clone(), log.clone()))
-                        as Arc<dyn datafusion::catalog::SchemaProvider>,
-                )
+                Ok(Arc::new(system::SystemSchema::new(
+                    db,
+                    storage.clone(),
+                    log.clone(),
+                    sources.clone(),
+                ))
+                    as Arc<dyn datafusion::catalog::SchemaProvider>)
             }),
         );
         let weak = Arc::downgrade(&catalogs);
@@ -226,12 +253,35 @@ impl QueryEngine {
             template.register_udaf(Arc::new(udaf))?;
         }
         Ok(QueryEngine {
+            extensions: Vec::new(),
             statement_timeout,
             storage: catalogs_storage,
             catalogs,
             runtime,
             template,
         })
+    }
+
+    /// Adds statements (and metrics) of a layer above the engine.
+    pub fn add_extension(&mut self, extension: Arc<dyn EngineExtension>) {
+        self.extensions.push(extension);
+    }
+
+    /// The metrics of the extensions, in Prometheus' text format.
+    pub fn extension_metrics(&self) -> String {
+        self.extensions.iter().map(|e| e.metrics()).collect()
+    }
+
+    /// Whether `sql` is a statement Hearth parses itself rather than DataFusion (`CREATE` /
+    /// `ALTER DATABASE`, an extension's statements); `DELETE` is planned by DataFusion.
+    pub fn is_command(&self, sql: &str) -> bool {
+        self.extensions.iter().any(|e| e.recognizes(sql))
+            || matches!(
+                crate::ddl::parse(sql),
+                Some(Err(_))
+                    | Some(Ok(crate::ddl::DbCommand::Create { .. }
+                        | crate::ddl::DbCommand::SetRetention { .. }))
+            )
     }
 
     /// The storage the engine reads (and SQL writes go to).
@@ -280,13 +330,16 @@ impl QueryEngine {
     }
 
     /// Runs `sql` in database `db` if it is a statement Hearth runs itself (see
-    /// [`ddl`](crate::ddl)): `None` for any other SQL, else the command tag (`CREATE DATABASE`,
-    /// `ALTER DATABASE`, `DELETE` with its row count) or the error.
+    /// [`ddl`](crate::ddl), and the extensions'): `None` for any other SQL, else the command tag
+    /// (`CREATE DATABASE`, `ALTER DATABASE`, `DELETE` with its row count, ...) or the error.
     pub async fn execute_command(
         &self,
         db: &str,
         sql: &str,
     ) -> Option<Result<(&'static str, Option<usize>), QueryError>> {
+        if let Some(extension) = self.extensions.iter().find(|e| e.recognizes(sql)) {
+            return Some(extension.execute(self, db, sql).await);
+        }
         let command = match crate::ddl::parse(sql)? {
             Ok(command) => command,
             Err(message) => {

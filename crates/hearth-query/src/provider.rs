@@ -331,6 +331,11 @@ impl TableProvider for RawTable {
 /// The closed range of `time` values (microseconds) that conjunctive `filters` allow: comparisons
 /// of the time column with timestamp literals (either side); anything else allows everything.
 pub fn time_bounds(filters: &[Expr]) -> (i64, i64) {
+    column_bounds(filters, TIME_COLUMN)
+}
+
+/// [`time_bounds`] of the timestamp column `column`.
+pub fn column_bounds(filters: &[Expr], column: &str) -> (i64, i64) {
     use datafusion::logical_expr::{BinaryExpr, Operator};
     /// The literal in microseconds, rounded down and up (equal unless nanoseconds).
     fn micros(e: &Expr) -> Option<(i64, i64)> {
@@ -350,18 +355,16 @@ pub fn time_bounds(filters: &[Expr]) -> (i64, i64) {
             _ => None,
         }
     }
-    fn is_time(e: &Expr) -> bool {
-        matches!(e, Expr::Column(c) if c.name == TIME_COLUMN)
-    }
-    fn visit(e: &Expr, from: &mut i64, to: &mut i64) {
+    fn visit(e: &Expr, column: &str, from: &mut i64, to: &mut i64) {
         let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
             return;
         };
         if *op == Operator::And {
-            visit(left, from, to);
-            visit(right, from, to);
+            visit(left, column, from, to);
+            visit(right, column, from, to);
             return;
         }
+        let is_time = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
         // Normalise to `time <op> value`.
         let (op, value) = if is_time(left) {
             (*op, micros(right))
@@ -392,7 +395,7 @@ pub fn time_bounds(filters: &[Expr]) -> (i64, i64) {
     }
     let (mut from, mut to) = (i64::MIN, i64::MAX);
     for f in filters {
-        visit(f, &mut from, &mut to);
+        visit(f, column, &mut from, &mut to);
     }
     (from, to)
 }
@@ -499,6 +502,11 @@ fn buffer_ranges(batches: &[RecordBatch]) -> Result<Vec<(i64, i64)>> {
 }
 
 impl TsTable {
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        self.table.name()
+    }
+
     /// The merged view over `raw`; with a `retention` period, rows older than it (by their
     /// time, against `now()` of each execution) are not part of the view.
     pub fn try_new(

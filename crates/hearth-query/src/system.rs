@@ -27,6 +27,7 @@ use hearth_catalog::catalog::{FileMeta, Table};
 use hearth_catalog::schema::{ColumnKind, FieldType, TIME_ZONE, time_type};
 use hearth_storage::Storage;
 
+use crate::catalogs::{TableSources, sources_of};
 use crate::queries::{QueryLog, queries_schema};
 
 /// Name of the schema.
@@ -84,21 +85,36 @@ fn times(values: Vec<Option<i64>>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(values).with_timezone(TIME_ZONE))
 }
 
-/// Schema `system` of one database.
-#[derive(Debug, Clone)]
+/// Schema `system` of one database (and the tables of the table sources added to it).
+#[derive(Clone)]
 pub struct SystemSchema {
     db: String,
     storage: Arc<Storage>,
     queries: Arc<QueryLog>,
+    sources: TableSources,
+}
+
+impl std::fmt::Debug for SystemSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemSchema")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SystemSchema {
     /// The schema of database `db`.
-    pub fn new(db: &str, storage: Arc<Storage>, queries: Arc<QueryLog>) -> SystemSchema {
+    pub(crate) fn new(
+        db: &str,
+        storage: Arc<Storage>,
+        queries: Arc<QueryLog>,
+        sources: TableSources,
+    ) -> SystemSchema {
         SystemSchema {
             db: db.to_string(),
             storage,
             queries,
+            sources,
         }
     }
 
@@ -216,7 +232,11 @@ impl SystemSchema {
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        NAMES.iter().map(|n| n.to_string()).collect()
+        let mut names: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
+        for source in sources_of(&self.sources, SYSTEM) {
+            names.extend(source.table_names(&self.db));
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -225,7 +245,14 @@ impl SchemaProvider for SystemSchema {
             COLUMNS => (columns_schema(), Kind::Columns),
             PARQUET_FILES => (parquet_files_schema(), Kind::ParquetFiles),
             QUERIES => (queries_schema(), Kind::Queries),
-            _ => return Ok(None),
+            _ => {
+                for source in sources_of(&self.sources, SYSTEM) {
+                    if let Some(table) = source.table(&self.db, name).await? {
+                        return Ok(Some(table));
+                    }
+                }
+                return Ok(None);
+            }
         };
         Ok(Some(Arc::new(SystemTable {
             schema,
@@ -236,6 +263,9 @@ impl SchemaProvider for SystemSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         NAMES.contains(&name)
+            || sources_of(&self.sources, SYSTEM)
+                .iter()
+                .any(|s| s.table_names(&self.db).iter().any(|n| n == name))
     }
 }
 

@@ -26,6 +26,10 @@ pub enum StorageError {
     /// A WAL payload that cannot be decoded.
     #[error("{0}")]
     Payload(String),
+    /// What is derived from the rows (a continuous view) could not be kept up to date; the
+    /// flush or delete did not happen.
+    #[error("{0}")]
+    Observer(String),
     /// Rows from SQL that cannot be written as given; `code` is the SQLSTATE (`42P01` no such
     /// table, `42703` no such column, `22P02` a value of the wrong type, `23502` no time).
     #[error("{message}")]

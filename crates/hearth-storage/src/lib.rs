@@ -26,6 +26,7 @@ pub mod error;
 pub mod flush;
 pub mod idempotency;
 pub mod last;
+pub mod observe;
 pub mod persist;
 mod storage;
 pub mod validate;

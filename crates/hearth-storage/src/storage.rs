@@ -1,7 +1,7 @@
 //! [`Storage`]: the facade the server uses to write, and the query layer to read.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, ArrayRef};
@@ -23,6 +23,7 @@ use crate::error::StorageError;
 use crate::flush::{FlushPolicy, FlushReason};
 use crate::idempotency::{Applied, Claim, Idempotency, MAX_KEY_LEN, now_ms};
 use crate::last::LastCache;
+use crate::observe::WriteObserver;
 use crate::persist::persist_table;
 use crate::validate::validate;
 
@@ -104,6 +105,9 @@ pub struct Storage {
     maintenance: tokio::sync::Mutex<()>,
     /// The latest row of every series of the tables that asked for it.
     last: Arc<LastCache>,
+    /// Told of every write, flush and delete (the continuous views). Weak: the observer
+    /// holds the storage.
+    observer: Arc<parking_lot::RwLock<Option<Weak<dyn WriteObserver>>>>,
 }
 
 fn now_micros() -> i64 {
@@ -213,7 +217,19 @@ impl Storage {
             persist_lock: tokio::sync::Mutex::new(()),
             maintenance: tokio::sync::Mutex::new(()),
             last: Arc::new(LastCache::default()),
+            observer: Default::default(),
         }))
+    }
+
+    /// Sets the observer of writes, flushes and deletes (see [`WriteObserver`]); writes
+    /// applied before this are not reported to it. The storage keeps a weak reference: the
+    /// caller keeps the observer alive.
+    pub fn set_observer(&self, observer: &Arc<dyn WriteObserver>) {
+        *self.observer.write() = Some(Arc::downgrade(observer));
+    }
+
+    fn observer(&self) -> Option<Arc<dyn WriteObserver>> {
+        self.observer.read().as_ref().and_then(Weak::upgrade)
     }
 
     /// The catalog.
@@ -366,6 +382,7 @@ impl Storage {
         let buffer = self.buffer.clone();
         let last = self.last.clone();
         let catalog = self.catalog.clone();
+        let observer = self.observer.clone();
         let seq = self
             .wal
             .append(
@@ -373,13 +390,20 @@ impl Storage {
                 sync,
                 Box::new(move |seq| {
                     first();
-                    buffer.apply(seq, &batch, |_| true);
-                    last.observe_write(seq, &batch.db, &batch.tables, |t| {
-                        catalog
-                            .database(&batch.db)
-                            .and_then(|d| d.table(t))
-                            .map(|t| t.schema())
-                    });
+                    let mut apply = || {
+                        buffer.apply(seq, &batch, |_| true);
+                        last.observe_write(seq, &batch.db, &batch.tables, |t| {
+                            catalog
+                                .database(&batch.db)
+                                .and_then(|d| d.table(t))
+                                .map(|t| t.schema())
+                        });
+                    };
+                    let observer = observer.read().as_ref().and_then(Weak::upgrade);
+                    match observer {
+                        Some(o) => o.around_write(&batch.db, &batch.tables, &mut apply),
+                        None => apply(),
+                    }
                 }),
             )
             .await?;
@@ -521,6 +545,12 @@ impl Storage {
             if table.state().persisted_seq >= snap.seq {
                 continue; // committed by an earlier attempt
             }
+            if let Some(observer) = self.observer() {
+                observer
+                    .before_persist(db, table.name())
+                    .await
+                    .map_err(StorageError::Observer)?;
+            }
             let files = persist_table(&self.store, &table, chunks, snap.seq).await?;
             rows += files.iter().map(|f| f.rows as usize).sum::<usize>();
         }
@@ -545,6 +575,15 @@ impl Storage {
             return Ok(0);
         };
         let _persist = self.persist_lock.lock().await;
+        let _guard = match self.observer() {
+            Some(observer) => Some(
+                observer
+                    .before_delete(db, table.name(), identities)
+                    .await
+                    .map_err(StorageError::Observer)?,
+            ),
+            None => None,
+        };
         let deleted =
             crate::delete::delete_identities(&self.store, &table, identities, predicate).await;
         // Latest rows may be gone: the next reader rebuilds them.
