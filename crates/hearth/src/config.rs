@@ -115,6 +115,17 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HEARTH_VACUUM_GRACE", value_name = "DURATION")]
     pub(crate) vacuum_grace: Option<String>,
 
+    /// How often the view maintainer materializes the pending buckets of the continuous views
+    /// [default: 1s]
+    #[arg(long, env = "HEARTH_VIEW_REFRESH_INTERVAL", value_name = "DURATION")]
+    pub(crate) view_refresh_interval: Option<String>,
+
+    /// A view's bucket is materialized once it ended this long ago; until then queries compute
+    /// it from the source (late rows are materialized at the next refresh either way)
+    /// [default: 5s]
+    #[arg(long, env = "HEARTH_VIEW_SETTLE", value_name = "DURATION")]
+    pub(crate) view_settle: Option<String>,
+
     /// Queries running longer are cancelled with SQLSTATE 57014 (a session's `SET
     /// statement_timeout` overrides it); 0 for none [default: 0]
     #[arg(long, env = "HEARTH_STATEMENT_TIMEOUT", value_name = "DURATION")]
@@ -204,6 +215,8 @@ pub(crate) struct ServeConfig {
     pub(crate) compaction_target_size: usize,
     pub(crate) compaction_min_files: usize,
     pub(crate) vacuum_grace: Duration,
+    pub(crate) view_refresh_interval: Duration,
+    pub(crate) view_settle: Duration,
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) auth_token: Option<Secret>,
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
@@ -231,6 +244,8 @@ impl ServeArgs {
             compaction_target_size: self.compaction_target_size.or(file.compaction_target_size),
             compaction_min_files: self.compaction_min_files.or(file.compaction_min_files),
             vacuum_grace: self.vacuum_grace.or(file.vacuum_grace),
+            view_refresh_interval: self.view_refresh_interval.or(file.view_refresh_interval),
+            view_settle: self.view_settle.or(file.view_settle),
             statement_timeout: self.statement_timeout.or(file.statement_timeout),
             auth_token: self.auth_token.or(file.auth_token),
             tls_cert: self.tls_cert.or(file.tls_cert),
@@ -307,6 +322,12 @@ impl ServeArgs {
             },
             vacuum_grace: parse_duration(args.vacuum_grace.as_deref().unwrap_or("1h"))
                 .context("invalid --vacuum-grace")?,
+            view_refresh_interval: parse_duration(
+                args.view_refresh_interval.as_deref().unwrap_or("1s"),
+            )
+            .context("invalid --view-refresh-interval")?,
+            view_settle: parse_duration(args.view_settle.as_deref().unwrap_or("5s"))
+                .context("invalid --view-settle")?,
             statement_timeout: match args.statement_timeout.as_deref() {
                 None => None,
                 Some(s) => Some(parse_duration(s).context("invalid --statement-timeout")?)

@@ -17,6 +17,7 @@ use hearth_server::{http, pg};
 use hearth_storage::compact::CompactionPolicy;
 use hearth_storage::flush::FlushPolicy;
 use hearth_storage::{Storage, StorageConfig};
+use hearth_views::{Views, ViewsConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -137,7 +138,21 @@ async fn serve(config: ServeConfig) -> Result<()> {
     )
     .context("cannot start the query engine")?;
     pg::prepare(&mut engine).context("cannot set up the PostgreSQL catalog")?;
+    let views = Views::new(
+        storage.clone(),
+        ViewsConfig {
+            interval: config.view_refresh_interval,
+            settle: config.view_settle,
+            vacuum_grace: config.vacuum_grace,
+            ..Default::default()
+        },
+    );
+    views.register(&mut engine);
     let engine = Arc::new(engine);
+    views
+        .start(&engine)
+        .await
+        .context("cannot load the materialized views")?;
 
     let http_listener = TcpListener::bind(config.http_addr)
         .await
@@ -165,6 +180,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             .clone()
             .run_compactor(config.compaction_interval, stop_rx.clone()),
     );
+    let maintainer = tokio::spawn(views.clone().run_maintainer(stop_rx.clone()));
 
     let http_state = Arc::new(http::HttpState {
         storage: storage.clone(),
@@ -218,6 +234,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
     // which vacuum deletes later.
     compactor.abort();
     let _ = compactor.await;
+    // A refresh is one commit, and the pending buckets are saved by the flush below.
+    maintainer.abort();
+    let _ = maintainer.await;
     flusher.await.context("flusher task failed")?;
     info!("stopped");
     Ok(())

@@ -159,5 +159,6 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     for (name, kind, value) in lines {
         out.push_str(&format!("# TYPE {name} {kind}\n{name} {value}\n"));
     }
+    out.push_str(&state.engine.extension_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -16,7 +16,6 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement,
 };
-use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::api::copy::CopyHandler;
 use datafusion_postgres::pgwire::api::portal::Format;
@@ -383,7 +382,7 @@ pub(super) struct CopyIn {
 #[derive(Default)]
 pub(super) struct CopyInSlot(parking_lot::Mutex<Option<CopyIn>>);
 
-/// Runs a `COPY` statement (simple protocol).
+/// Runs a `COPY` statement (either protocol).
 pub(super) async fn copy<C>(
     client: &mut C,
     s: &Connection,
@@ -453,7 +452,7 @@ where
     s.begin_statement(text);
     let df = s.ctx.sql(sql).await.map_err(api)?;
     let schema = df.schema().as_arrow().clone();
-    let fields = Arc::new(arrow_schema_to_pg_fields(
+    let fields = Arc::new(super::encode::pg_fields(
         &schema,
         &Format::UnifiedText,
         None,

@@ -123,6 +123,46 @@ async fn what_drivers_sent_postgres_gets_the_same_answers_from_hearth() {
     );
 }
 
+/// The catalog queries of DBeaver, Metabase, pgcli, pgAdmin and Npgsql (Power BI), over the
+/// simple protocol, the extended one with binary results and named statements: no error, column
+/// count or wire value PostgreSQL 15 would not give (`pg_corpus.py` lists the accepted
+/// differences and the open bugs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_queries_of_gui_tools_and_drivers_run_as_on_postgres() {
+    let (_dir, server) = home().await;
+    let files: Vec<String> = [
+        "dbeaver_metadata.sql",
+        "metabase_sync.sql",
+        "pgcli_completion.sql",
+        "pgadmin_connect.sql",
+        "npgsql_types.sql",
+    ]
+    .iter()
+    .map(|f| fixtures().join(f).display().to_string())
+    .collect();
+    let out = Command::new("python3")
+        .arg(manifest_dir().join("tests/integration/pg_corpus.py"))
+        .args([
+            "--host",
+            &server.pg.ip().to_string(),
+            "--port",
+            &server.pg.port().to_string(),
+        ])
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "client catalog queries:\n{report}");
+    assert!(
+        !report.contains("XPASS"),
+        "an open bug is fixed; update OPEN_BUGS:\n{report}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_queries_of_psql_and_grafana_run() {
     let (_dir, server) = home().await;
@@ -259,6 +299,67 @@ async fn psql_meta_commands_show_what_postgres_would() {
         ],
     );
     assert_eq!(show, "160006\non\nUTC|home|public\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_creates_describes_refreshes_and_drops_a_materialized_view() {
+    let (_dir, server) = home().await;
+    let created = psql(
+        &server,
+        "home",
+        &[
+            "-c",
+            "CREATE MATERIALIZED VIEW energy_1h AS SELECT date_bin(INTERVAL '1 hour', time) AS time, \
+             household, max(power_w) AS peak_w, count(*) AS readings FROM energy GROUP BY 1, 2",
+        ],
+    );
+    assert_eq!(created.trim(), "SELECT 2");
+    let d = psql(&server, "home", &["-c", "\\d energy_1h"]);
+    assert!(d.contains("Materialized view \"public.energy_1h\""), "{d}");
+    for line in [
+        "time      | timestamp with time zone |",
+        "household | text                     |",
+        "peak_w    | double precision         |",
+        "readings  | bigint                   |",
+    ] {
+        assert!(d.contains(line), "missing {line:?} in:\n{d}");
+    }
+    let dm = psql(&server, "home", &["-c", "\\dm"]);
+    assert!(
+        dm.contains("public | energy_1h | materialized view"),
+        "{dm}"
+    );
+    let dt = psql(&server, "home", &["-c", "\\dt"]);
+    assert!(!dt.contains("energy_1h"), "{dt}");
+    let rows = psql(
+        &server,
+        "home",
+        &[
+            "-A",
+            "-t",
+            "-c",
+            "REFRESH MATERIALIZED VIEW energy_1h",
+            "-c",
+            "SELECT household, peak_w, readings, time FROM energy_1h ORDER BY household",
+            "-c",
+            "SELECT matviewname, ispopulated FROM pg_matviews",
+            "-c",
+            "DROP MATERIALIZED VIEW energy_1h",
+        ],
+    );
+    assert_eq!(
+        rows,
+        "REFRESH MATERIALIZED VIEW\n\
+         h1|230|1|2025-11-24 16:00:00+00\n\
+         h2|100.5|1|2025-11-24 16:00:00+00\n\
+         energy_1h|t\n\
+         DROP MATERIALIZED VIEW\n"
+    );
+    let dm = psql(&server, "home", &["-c", "\\dm"]);
+    assert!(
+        dm.contains("Did not find any relations") || !dm.contains("energy_1h"),
+        "{dm}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

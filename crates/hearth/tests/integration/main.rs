@@ -14,4 +14,5 @@ mod security;
 mod server;
 mod slt;
 mod tsbs;
+mod views;
 mod write_read;

@@ -24,6 +24,7 @@ use hearth_lineproto::Precision;
 use hearth_query::QueryEngine;
 use hearth_storage::flush::FlushReason;
 use hearth_storage::{Storage, StorageConfig, WriteOptions};
+use hearth_views::{Views, ViewsConfig};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, MakeConnection, Runner};
 
 use crate::server::{Server, http, sql};
@@ -185,7 +186,8 @@ struct InProcess {
     dir: PathBuf,
     db: String,
     storage: Option<Arc<Storage>>,
-    engine: Option<QueryEngine>,
+    engine: Option<Arc<QueryEngine>>,
+    views: Option<Arc<Views>>,
 }
 
 impl InProcess {
@@ -193,12 +195,17 @@ impl InProcess {
         let storage = Storage::open(StorageConfig::in_dir(&dir))
             .await
             .expect("storage opens");
-        let engine = QueryEngine::new(storage.clone(), 1 << 28).expect("engine");
+        let mut engine = QueryEngine::new(storage.clone(), 1 << 28).expect("engine");
+        let views = Views::new(storage.clone(), ViewsConfig::default());
+        views.register(&mut engine);
+        let engine = Arc::new(engine);
+        views.start(&engine).await.expect("views load");
         InProcess {
             dir,
             db,
             storage: Some(storage),
             engine: Some(engine),
+            views: Some(views),
         }
     }
 
@@ -249,6 +256,7 @@ impl AsyncDB for InProcess {
                 return Ok(DBOutput::StatementComplete(0));
             }
             Some(Directive::Restart) => {
+                self.views = None;
                 self.engine = None;
                 self.storage = None;
                 *self = InProcess::open(self.dir.clone(), self.db.clone()).await;
@@ -292,6 +300,10 @@ impl AsyncDB for InProcess {
     }
 }
 
+/// The server's flags: no background refresh of views, so that what a file expects of
+/// `system.views` holds as it does in-process (views refresh on `REFRESH MATERIALIZED VIEW`).
+const SERVER_FLAGS: &[&str] = &["--view-refresh-interval", "24h"];
+
 /// Hearth over the PostgreSQL wire protocol.
 struct OverPg {
     dir: PathBuf,
@@ -302,7 +314,7 @@ struct OverPg {
 
 impl OverPg {
     async fn start(dir: PathBuf, db: String) -> OverPg {
-        let server = Server::start(&dir, &[]);
+        let server = Server::start(&dir, SERVER_FLAGS);
         let created = sql(&server, &db, &format!("CREATE DATABASE IF NOT EXISTS {db}")).await;
         assert_eq!(created.0, 200, "create the file's database: {created:?}");
         let client = server.pg(&db).await;
@@ -321,7 +333,7 @@ impl OverPg {
     async fn restart(&mut self) {
         let status = self.server.take().expect("running").stop();
         assert!(status.success(), "graceful stop: {status}");
-        let server = Server::start(&self.dir, &[]);
+        let server = Server::start(&self.dir, SERVER_FLAGS);
         self.client = server.pg(&self.db).await;
         self.server = Some(server);
     }
