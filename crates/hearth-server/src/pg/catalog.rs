@@ -7,6 +7,7 @@
 //! with their array columns typed as arrays (`indkey`, `conkey`, ... which SQLAlchemy and pgjdbc
 //! `unnest` and subscript), and `pg_class` and `pg_namespace` have the array columns psql,
 //! SQLAlchemy and pandas read (`reloptions`, `relacl`, `nspacl`) as NULL arrays of text.
+//! Materialized views are `relkind` `m` in `pg_class` and listed in `pg_matviews`.
 
 use std::sync::{Arc, Weak};
 
@@ -16,13 +17,13 @@ use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider, vi
 use datafusion::common::ScalarValue;
 use datafusion::datasource::{MemTable, TableType, provider_as_source};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ident};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ident, lit, when};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
     PgCatalogSchemaProvider, PgCatalogStaticTables,
 };
-use hearth_query::catalogs::{Catalogs, SchemaFactory};
+use hearth_query::catalogs::{Catalogs, PUBLIC, SchemaFactory};
 
 /// The catalog as seen from one database.
 #[derive(Debug, Clone)]
@@ -99,10 +100,14 @@ pub(super) fn pg_catalog_factory(
             list: list.clone(),
             db: db.to_string(),
         };
-        let provider =
-            PgCatalogSchemaProvider::try_new(scoped, static_tables.clone(), EmptyContextProvider)?;
+        let provider = PgCatalogSchemaProvider::try_new(
+            scoped.clone(),
+            static_tables.clone(),
+            EmptyContextProvider,
+        )?;
         Ok(Arc::new(HearthPgCatalog {
             inner: Arc::new(provider),
+            scope: scoped,
         }) as Arc<dyn SchemaProvider>)
     })
 }
@@ -112,6 +117,45 @@ pub(super) fn pg_catalog_factory(
 #[derive(Debug)]
 struct HearthPgCatalog {
     inner: Arc<dyn SchemaProvider>,
+    scope: DbScoped,
+}
+
+impl HearthPgCatalog {
+    /// The database's materialized views (schema `public`): (name, defining query).
+    fn materialized_views(&self) -> Vec<(String, String)> {
+        self.scope
+            .list()
+            .map(|l| l.materialized_views(&self.scope.db, PUBLIC))
+            .unwrap_or_default()
+    }
+
+    /// `pg_matviews`: one row per materialized view.
+    fn pg_matviews(&self) -> Result<Arc<dyn TableProvider>> {
+        use datafusion::arrow::array::{ArrayRef, BooleanArray, StringArray};
+        let views = self.materialized_views();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("schemaname", DataType::Utf8, true),
+            Field::new("matviewname", DataType::Utf8, true),
+            Field::new("matviewowner", DataType::Utf8, true),
+            Field::new("tablespace", DataType::Utf8, true),
+            Field::new("hasindexes", DataType::Boolean, true),
+            Field::new("ispopulated", DataType::Boolean, true),
+            Field::new("definition", DataType::Utf8, true),
+        ]));
+        let n = views.len();
+        let text = |v: Vec<Option<String>>| Arc::new(StringArray::from(v)) as ArrayRef;
+        let columns = vec![
+            text(vec![Some(PUBLIC.to_string()); n]),
+            text(views.iter().map(|(name, _)| Some(name.clone())).collect()),
+            text(vec![Some("postgres".to_string()); n]),
+            text(vec![None; n]),
+            Arc::new(BooleanArray::from(vec![false; n])) as ArrayRef,
+            Arc::new(BooleanArray::from(vec![true; n])) as ArrayRef,
+            text(views.iter().map(|(_, q)| Some(q.clone())).collect()),
+        ];
+        let batch = datafusion::arrow::record_batch::RecordBatch::try_new(schema.clone(), columns)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
 }
 
 fn list(item: DataType) -> DataType {
@@ -189,11 +233,14 @@ fn pg_constraint() -> Arc<dyn TableProvider> {
 }
 
 /// `inner` (catalog table `name`) with `columns` as NULLs of their PostgreSQL types: added if
-/// it lacks them, replacing its own if it has them under another type.
+/// it lacks them, replacing its own if it has them under another type; the columns of
+/// `replaced` computed by their expressions; without the columns `dropped`.
 fn with_null_columns(
     name: &str,
     inner: Arc<dyn TableProvider>,
     columns: &[(&str, DataType)],
+    replaced: Vec<(&str, Expr)>,
+    dropped: &[&str],
 ) -> Result<Arc<dyn TableProvider>> {
     let schema = inner.schema();
     let null = |n: &str, t: &DataType| -> Result<Expr> {
@@ -201,6 +248,13 @@ fn with_null_columns(
     };
     let mut exprs = Vec::new();
     for f in schema.fields() {
+        if dropped.contains(&f.name().as_str()) {
+            continue;
+        }
+        if let Some((n, e)) = replaced.iter().find(|(n, _)| n == f.name()) {
+            exprs.push(e.clone().alias(*n));
+            continue;
+        }
         match columns.iter().find(|(n, _)| n == f.name()) {
             Some((n, t)) if t != f.data_type() => exprs.push(null(n, t)?),
             _ => exprs.push(ident(f.name())),
@@ -241,11 +295,38 @@ impl SchemaProvider for HearthPgCatalog {
                 } else {
                     vec![acl]
                 };
+                // Materialized views are relkind 'm' (psql's \dm, "Materialized view" in \d).
+                let mut replaced = Vec::new();
+                let views = self.materialized_views();
+                if name == "pg_class" && !views.is_empty() {
+                    let names: Vec<Expr> = views.into_iter().map(|(n, _)| lit(n)).collect();
+                    let relkind = when(
+                        ident("relkind")
+                            .eq(lit("v"))
+                            .and(ident("relname").in_list(names, false)),
+                        lit("m"),
+                    )
+                    .otherwise(ident("relkind"))?;
+                    replaced.push(("relkind", relkind));
+                }
                 match self.inner.table(name).await? {
-                    Some(t) => Ok(Some(with_null_columns(name, t, &columns)?)),
+                    // datafusion-pg-catalog's pg_namespace has an `options` column
+                    // PostgreSQL's lacks (`n.*` would be one column wider).
+                    Some(t) => Ok(Some(with_null_columns(
+                        name,
+                        t,
+                        &columns,
+                        replaced,
+                        if name == "pg_namespace" {
+                            &["options"]
+                        } else {
+                            &[]
+                        },
+                    )?)),
                     None => Ok(None),
                 }
             }
+            "pg_matviews" => Ok(Some(self.pg_matviews()?)),
             _ => self.inner.table(name).await,
         }
     }

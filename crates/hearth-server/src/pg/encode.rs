@@ -368,3 +368,31 @@ fn put_or_null<A: Array>(array: A, row: usize, write: impl FnOnce(A)) -> bool {
         false
     }
 }
+
+/// The fields clients see for `schema` (arrow-pg's mapping), with one correction: a column
+/// tagged as an oid alias (`regproc`, `regtype`, ...) that does not hold 4-byte oids (Hearth's
+/// `pg_type` keeps function names in its `regproc` columns) is announced as `text`, so a
+/// binary client is not sent a name where it expects an oid.
+pub(crate) fn pg_fields(
+    schema: &datafusion::arrow::datatypes::Schema,
+    format: &datafusion_postgres::pgwire::api::portal::Format,
+    options: Option<Arc<datafusion_postgres::pgwire::types::format::FormatOptions>>,
+) -> PgWireResult<Vec<FieldInfo>> {
+    const ALIAS: &str = "pg.oid_alias";
+    let fixed: Vec<FieldRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.metadata().contains_key(ALIAS) && f.data_type() != &DataType::Int32 {
+                let mut metadata = f.metadata().clone();
+                metadata.remove(ALIAS);
+                Arc::new(f.as_ref().clone().with_metadata(metadata))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let schema =
+        datafusion::arrow::datatypes::Schema::new_with_metadata(fixed, schema.metadata().clone());
+    datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, format, options)
+}

@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::hooks::HookClient;
@@ -40,7 +40,6 @@ use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt, StreamExt};
 use hearth_query::QueryError;
-use hearth_query::ddl::DbCommand;
 use tokio_util::sync::CancellationToken;
 
 use super::encode::RowEncoder;
@@ -105,15 +104,6 @@ fn savepoint(statement: &Statement) -> Option<Response> {
     }
 }
 
-/// Whether `sql` is one of the database statements Hearth parses itself (`CREATE` / `ALTER
-/// DATABASE`); `DELETE` is planned by DataFusion like any statement.
-fn is_database_command(sql: &str) -> bool {
-    matches!(
-        hearth_query::ddl::parse(sql),
-        Some(Err(_)) | Some(Ok(DbCommand::Create { .. } | DbCommand::SetRetention { .. }))
-    )
-}
-
 /// An error as the `ErrorResponse` pgwire would send for it.
 pub(super) fn error_info(error: PgWireError) -> ErrorInfo {
     match error {
@@ -132,19 +122,28 @@ pub(super) async fn query_response(
     options: Arc<FormatOptions>,
     cancel: CancellationToken,
 ) -> PgWireResult<QueryResponse> {
-    let fields = arrow_schema_to_pg_fields(df.schema().as_arrow(), format, Some(options))?;
+    let fields = super::encode::pg_fields(df.schema().as_arrow(), format, Some(options))?;
     let fields = Arc::new(fields);
+    let announced: Arc<[DataType]> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
     let encoder = RowEncoder::new(fields.clone(), s.settings.text_options());
     // Planned (and entered in the query log) now, so each statement of a message is tracked
     // with its own text; run as the client reads the rows.
     let batches = df.execute_stream().await.map_err(api)?;
     let rows = futures::stream::unfold(
-        Some((batches, encoder, Vec::new().into_iter(), cancel)),
+        Some((batches, encoder, Vec::new().into_iter(), cancel, announced)),
         |state| async move {
-            let (mut batches, encoder, mut pending, cancel) = state?;
+            let (mut batches, encoder, mut pending, cancel, announced) = state?;
             loop {
                 if let Some(row) = pending.next() {
-                    return Some((Ok(row), Some((batches, encoder, pending, cancel))));
+                    return Some((
+                        Ok(row),
+                        Some((batches, encoder, pending, cancel, announced)),
+                    ));
                 }
                 let next = tokio::select! {
                     biased;
@@ -155,6 +154,10 @@ pub(super) async fn query_response(
                     None => return None,
                     Some(Err(e)) => return Some((Err(api(e)), None)),
                     Some(Ok(batch)) => {
+                        let batch = match as_announced(batch, &announced) {
+                            Ok(batch) => batch,
+                            Err(e) => return Some((Err(api(e)), None)),
+                        };
                         let mut rows = Vec::with_capacity(batch.num_rows());
                         if let Err(e) = encoder.encode(&batch, &mut rows) {
                             return Some((Err(e), None));
@@ -166,6 +169,48 @@ pub(super) async fn query_response(
         },
     );
     Ok(QueryResponse::new(fields, rows))
+}
+
+/// `batch` with each column of the type its `RowDescription` announced. The description comes
+/// from the plan before type coercion, which can type an expression differently from what runs
+/// (`CASE WHEN .. THEN oid_column ELSE 0 END` is described by its first branch, `int4`, and
+/// computed as `int8`); a binary client must get the bytes of the announced type. A value that
+/// does not fit fails the statement (22003) rather than being sent wrong.
+fn as_announced(
+    batch: RecordBatch,
+    announced: &[DataType],
+) -> datafusion::error::Result<RecordBatch> {
+    let schema = batch.schema();
+    if schema.fields().len() != announced.len()
+        || schema
+            .fields()
+            .iter()
+            .zip(announced)
+            .all(|(f, t)| f.data_type() == t)
+    {
+        return Ok(batch);
+    }
+    let options = datafusion::arrow::compute::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let mut fields = Vec::with_capacity(announced.len());
+    let mut columns = Vec::with_capacity(announced.len());
+    for ((field, column), to) in schema.fields().iter().zip(batch.columns()).zip(announced) {
+        if field.data_type() == to {
+            fields.push(field.clone());
+            columns.push(column.clone());
+        } else {
+            fields.push(Arc::new(field.as_ref().clone().with_data_type(to.clone())));
+            columns.push(datafusion::arrow::compute::cast_with_options(
+                column, to, &options,
+            )?);
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// `q` with all its rows computed.
@@ -260,7 +305,7 @@ impl SimpleQueryHandler for HearthQuery {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let s = session(client)?;
-        if is_database_command(query)
+        if s.engine.is_command(query)
             && let Some(result) = s.engine.execute_command(&s.db, query).await
         {
             return command_response(result).map(|r| vec![r]);
@@ -431,11 +476,8 @@ impl ExtendedQueryHandler for HearthQuery {
             }
         }
         if let Statement::Copy { .. } = statement {
-            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "ERROR".into(),
-                "0A000".into(),
-                "COPY runs over the simple query protocol only (as psql's \\copy sends it)".into(),
-            ))));
+            // As tokio-postgres' copy_in and copy_out send it.
+            return super::copy::copy(client, &s, statement, s.cancel.begin()).await;
         }
         let cancel = s.cancel.begin();
         s.begin_statement(sql);
@@ -474,10 +516,10 @@ impl QueryParser for HearthParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         // Hearth's own statements have no plan; they run at Execute.
-        if is_database_command(sql) {
+        let s = session(client)?;
+        if s.engine.is_command(sql) {
             return Ok(Some((sql.to_string(), None)));
         }
-        let s = session(client)?;
         let mut statements = self.sql.parse(sql).map_err(api)?;
         if statements.is_empty() {
             return Ok(None);
@@ -494,7 +536,8 @@ impl QueryParser for HearthParser {
                 return Ok(Some((sql.to_string(), Some((statement, plan?)))));
             }
         }
-        if savepoint(&statement).is_some() {
+        // COPY has no plan (it runs at Execute) and no result columns.
+        if savepoint(&statement).is_some() || matches!(statement, Statement::Copy { .. }) {
             let plan = LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
                 produce_one_row: false,
                 schema: Arc::new(datafusion::common::DFSchema::empty()),
@@ -521,6 +564,15 @@ impl QueryParser for HearthParser {
         statement: &DfStatement,
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        self.describe.get_result_schema(statement, format)
+        match &statement.1 {
+            Some((_, plan)) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
+                super::encode::pg_fields(
+                    plan.schema().as_arrow(),
+                    format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 }

@@ -17,13 +17,16 @@
 //!   `to_regclass($1)` (a parameter the parser cannot look up).
 //! - `'name'::regproc` (pgjdbc: `typinput = 'pg_catalog.array_in'::regproc`, which
 //!   datafusion-pg-catalog's parser turns into a lookup of the function's oid): the function
-//!   name as text, which is how `pg_catalog.pg_type` holds it.
+//!   name as text, which is how `pg_catalog.pg_type` holds it; likewise a join of
+//!   `pg_proc.oid` with one of `pg_type`'s function columns (Npgsql: `proc.oid =
+//!   typ.typreceive`) joins on `pg_proc.proname`.
+//! - `x::regtype::text` (pgcli) as `format_type(x, NULL)`: the type's name.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, DataType, Expr, Function, FunctionArguments, GroupByExpr, SelectItem, SetExpr,
-    Statement, TableFactor, Value, visit_expressions_mut,
+    AccessExpr, BinaryOperator, DataType, Expr, Function, FunctionArguments, GroupByExpr,
+    SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -109,6 +112,41 @@ fn array_of(query: &datafusion::sql::sqlparser::ast::Query) -> Option<Expr> {
     };
     *item = expr(&aggregated)?;
     expr(&format!("({query})"))
+}
+
+/// `pg_type`'s columns naming a function (`regproc` in PostgreSQL, names in Hearth).
+const REGPROC_COLUMNS: &[&str] = &[
+    "typinput",
+    "typoutput",
+    "typreceive",
+    "typsend",
+    "typmodin",
+    "typmodout",
+    "typanalyze",
+];
+
+/// `q.proname` when `oid` is `q.oid` and `function` is one of `pg_type`'s function columns.
+fn regproc_join(oid: &Expr, function: &Expr) -> Option<Expr> {
+    let Expr::CompoundIdentifier(parts) = oid else {
+        return None;
+    };
+    let [qualifier @ .., column] = parts.as_slice() else {
+        return None;
+    };
+    if qualifier.is_empty() || !column.value.eq_ignore_ascii_case("oid") {
+        return None;
+    }
+    let last = match function {
+        Expr::CompoundIdentifier(p) => p.last()?,
+        Expr::Identifier(i) => i,
+        _ => return None,
+    };
+    if !REGPROC_COLUMNS.contains(&last.value.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    let mut parts = qualifier.to_vec();
+    parts.push(datafusion::sql::sqlparser::ast::Ident::new("proname"));
+    Some(Expr::CompoundIdentifier(parts))
 }
 
 /// An expression from SQL text (the rewrites build theirs as text).
@@ -283,6 +321,40 @@ fn rewrite_expr(e: &mut Expr) {
                 *e = new;
             }
         }
+        // `atttypid::regtype::text` (pgcli, psql): the type's name, as `format_type` gives it.
+        Expr::Cast {
+            expr: inner,
+            data_type: DataType::Text | DataType::Varchar(_),
+            ..
+        } => {
+            if let Expr::Cast {
+                expr: oid,
+                data_type: DataType::Custom(name, _),
+                ..
+            } = inner.as_ref()
+                && name
+                    .to_string()
+                    .to_ascii_lowercase()
+                    .trim_start_matches("pg_catalog.")
+                    == "regtype"
+                && let Some(new) = expr(&format!("format_type({oid}, NULL)"))
+            {
+                *e = new;
+            }
+        }
+        // `proc.oid = typ.typreceive` (Npgsql's type loading): `pg_type`'s function columns
+        // hold the function's name, so the join is on `proname`.
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => {
+            if let Some(new) = regproc_join(left, right) {
+                **left = new;
+            } else if let Some(new) = regproc_join(right, left) {
+                **right = new;
+            }
+        }
         // `CAST($1 AS regclass)` (SQLAlchemy passes a catalog's name as a parameter): the oid
         // the name has, from `to_regclass`.
         Expr::Cast {
@@ -339,6 +411,23 @@ mod tests {
         let out = rewritten("SELECT 1 WHERE x NOT LIKE 'pg/_' || '%' ESCAPE '/'");
         assert!(!out.contains("ESCAPE"), "{out}");
         assert!(out.contains("replace(replace(replace(replace('pg/_' || '%', '//', chr(1)), '\\', '\\\\'), '/', '\\'), chr(1), '/')"), "{out}");
+    }
+
+    #[test]
+    fn function_columns_of_pg_type_join_pg_proc_by_name() {
+        let out = rewritten(
+            "SELECT 1 FROM pg_type typ JOIN pg_proc proc ON proc.oid = typ.typreceive WHERE a.typsend = pg_proc.oid",
+        );
+        assert!(out.contains("ON proc.proname = typ.typreceive"), "{out}");
+        assert!(out.contains("a.typsend = pg_proc.proname"), "{out}");
+        let kept = rewritten("SELECT 1 FROM pg_class c JOIN pg_type t ON t.oid = c.reltype");
+        assert!(kept.contains("t.oid = c.reltype"), "{kept}");
+    }
+
+    #[test]
+    fn regtype_as_text_is_the_type_name() {
+        let out = rewritten("SELECT att.atttypid::regtype::text FROM pg_attribute att");
+        assert!(out.contains("format_type(att.atttypid, NULL)"), "{out}");
     }
 
     #[test]
