@@ -16,6 +16,8 @@
 //!                                         ∪ partial states of pending buckets from the source)
 //! ```
 //!
+//! [`cron`] holds scheduled SQL's schedule language and the pure rules of what runs when.
+//!
 //! - [`sql`]: the statements; [`shape`]: a definition planned and checked; [`exec`]: the
 //!   physical plans; [`view`]: one view's state, refresh and files; [`table`]: the view as a
 //!   table; [`system`]: `system.views`; [`ranges`] and [`bucket`]: sets of time and buckets.
@@ -27,6 +29,7 @@
 //! buckets pending that were already current.
 
 pub mod bucket;
+pub mod cron;
 pub mod error;
 pub mod exec;
 pub mod ranges;
