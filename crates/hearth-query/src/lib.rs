@@ -7,6 +7,7 @@
 //!   gap filling, `version()`).
 //! - [`lastpoint`]: latest row per series from the write path's cache.
 //! - [`queries`]: running and recent queries (`system.queries`) and the statement timeout.
+//! - [`split`]: one message of SQL into its statements.
 //! - [`system`], [`information_schema`]: the schemas describing a database.
 
 pub mod catalogs;
@@ -18,6 +19,7 @@ pub mod information_schema;
 pub mod lastpoint;
 pub mod provider;
 pub mod queries;
+pub mod split;
 pub mod system;
 
 pub use engine::QueryEngine;

@@ -40,6 +40,7 @@ use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt, StreamExt};
 use hearth_query::QueryError;
+use hearth_query::split::split_statements;
 use tokio_util::sync::CancellationToken;
 
 use super::encode::RowEncoder;
@@ -305,26 +306,47 @@ impl SimpleQueryHandler for HearthQuery {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let s = session(client)?;
-        if s.engine.is_command(query)
-            && let Some(result) = s.engine.execute_command(&s.db, query).await
-        {
-            return command_response(result).map(|r| vec![r]);
+        // Hearth's own statements are recognised per statement; the rest is parsed up front, so
+        // that a syntax error anywhere runs nothing, as in PostgreSQL.
+        let mut steps = Vec::new();
+        for piece in split_statements(query) {
+            if s.engine.is_command(piece) {
+                steps.push(Step::Command(piece));
+            } else {
+                let mut statements = self.sql.parse(piece).map_err(api)?;
+                statements.iter_mut().for_each(rewrite);
+                steps.extend(statements.into_iter().map(|s| Step::Sql(Box::new(s))));
+            }
         }
-        let mut statements = self.sql.parse(query).map_err(api)?;
-        statements.iter_mut().for_each(rewrite);
-        if statements.is_empty() {
+        if steps.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
         let cancel = s.cancel.begin();
-        let count = statements.len();
+        let count = steps.len();
         let mut responses = Vec::with_capacity(count);
-        for (i, statement) in statements.into_iter().enumerate() {
-            let response = match self.simple_statement(client, &s, statement, &cancel).await {
-                // A query followed by more statements runs to its end first, so that an error
-                // in it stops the statements after it, as in PostgreSQL. (A last or only
-                // query streams its rows.)
-                Ok(Response::Query(q)) if i + 1 < count => collected(q).await.map(Response::Query),
-                other => other,
+        for (i, step) in steps.into_iter().enumerate() {
+            let response = match step {
+                Step::Command(sql) => {
+                    command_response(s.engine.execute_command(&s.db, sql).await.unwrap_or_else(
+                        || {
+                            Err(QueryError::Command {
+                                code: "XX000",
+                                message: format!("not a statement Hearth runs: {sql}"),
+                            })
+                        },
+                    ))
+                }
+                Step::Sql(statement) => {
+                    match self.simple_statement(client, &s, *statement, &cancel).await {
+                        // A query followed by more statements runs to its end first, so that an
+                        // error in it stops the statements after it, as in PostgreSQL. (A last or
+                        // only query streams its rows.)
+                        Ok(Response::Query(q)) if i + 1 < count => {
+                            collected(q).await.map(Response::Query)
+                        }
+                        other => other,
+                    }
+                }
             };
             match response {
                 Ok(response) => responses.push(response),
@@ -336,6 +358,14 @@ impl SimpleQueryHandler for HearthQuery {
         }
         Ok(responses)
     }
+}
+
+/// One statement of a simple-protocol message.
+enum Step<'a> {
+    /// A statement Hearth runs itself.
+    Command(&'a str),
+    /// A statement for DataFusion.
+    Sql(Box<Statement>),
 }
 
 /// The placeholders of `plan` by position (`$1` is 0), with the type DataFusion infers for each;

@@ -11,6 +11,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use tokio_postgres::SimpleQueryMessage;
+
 use crate::server::{Server, manifest_dir, post};
 
 /// The fixtures directory.
@@ -569,6 +571,49 @@ async fn extended_protocol_parameters_binary_results_portals_and_errors() {
         .unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(names, ["h9"]);
+
+    // Hearth's own statements and DataFusion's mix in one message. A syntax error anywhere in
+    // it runs nothing, as in PostgreSQL.
+    const VIEW: &str = "CREATE MATERIALIZED VIEW peaks AS SELECT date_bin(INTERVAL '1 hour', time) \
+                        AS time, household, max(power_w) AS peak FROM energy GROUP BY 1, 2";
+    let e = client
+        .batch_execute(&format!("{VIEW}; SELEC 1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42601"), "{e}");
+    assert_eq!(
+        first_value(&client, "SELECT count(*) FROM pg_matviews").await,
+        "0"
+    );
+    let done = client
+        .simple_query(&format!(
+            "{VIEW}; REFRESH MATERIALIZED VIEW peaks; \
+             SELECT household FROM peaks WHERE peak = 1 /* h9; */ ORDER BY 1; \
+             DROP MATERIALIZED VIEW peaks; SELECT 'dropped;'"
+        ))
+        .await
+        .unwrap();
+    let seen: Vec<String> = done
+        .iter()
+        .map(|m| match m {
+            SimpleQueryMessage::Row(r) => format!("row {}", r.get(0).unwrap()),
+            SimpleQueryMessage::CommandComplete(n) => format!("done {n}"),
+            _ => String::new(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "done 3",
+            "done 0",
+            "row h9",
+            "done 1",
+            "done 0",
+            "row dropped;",
+            "done 1"
+        ]
+    );
 }
 
 /// The first value of the first row of a simple query.

@@ -605,3 +605,99 @@ print(json.dumps(sorted(r["power_w"] for r in t.to_pyarrow_table().to_pylist()))
     let server = start(fresh.path(), &moto, "d", &[]);
     assert_eq!(query_json(&server, "home", q).await, expected);
 }
+
+/// Views live in the bucket with their data: a fresh node with an empty data dir serves a view
+/// and a view over it, including buckets that were still pending (late data not yet
+/// refreshed), and maintains them from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_and_their_pending_buckets_travel_with_the_bucket() {
+    use crate::views::rows;
+    const HOURLY: &str = "SELECT date_bin(INTERVAL '1 hour', time) AS time, household, \
+                          count(*) AS n, max(power_w) AS peak FROM energy GROUP BY 1, 2";
+    const DAILY: &str = "SELECT date_bin(INTERVAL '1 day', time) AS time, household, \
+                         sum(n) AS n, max(peak) AS peak FROM energy_1h GROUP BY 1, 2";
+    let moto = Moto::start("views").await;
+    // No background refresh: what the fresh node shows of the late row comes from the
+    // pending buckets the first node saved.
+    let flags = ["--view-refresh-interval", "24h"];
+    let first = tempfile::tempdir().unwrap();
+    let server = start(first.path(), &moto, "v", &flags);
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    write_two_days(&url).await;
+    let pg = server.pg("home").await;
+    pg.batch_execute(&format!("CREATE MATERIALIZED VIEW energy_1h AS {HOURLY}"))
+        .await
+        .unwrap();
+    pg.batch_execute(&format!("CREATE MATERIALIZED VIEW energy_1d AS {DAILY}"))
+        .await
+        .unwrap();
+    // A late reading in an hour that is already materialized, and one in a new hour.
+    let late = "energy,household=h1,meter=m2 power_w=999 1764000030\n\
+                energy,household=h3,meter=m1 power_w=5 1764003700";
+    assert_eq!(post(&url, late).await.0, 204);
+    let hourly = rows(&pg, "SELECT * FROM energy_1h").await.unwrap();
+    let daily = rows(&pg, "SELECT * FROM energy_1d").await.unwrap();
+    assert_eq!(hourly, rows(&pg, HOURLY).await.unwrap());
+    assert_eq!(daily, rows(&pg, DAILY).await.unwrap());
+    assert!(
+        hourly.contains(&vec![
+            "2025-11-24 16:00:00+00".to_string(),
+            "h1".to_string(),
+            "2".to_string(),
+            "999".to_string()
+        ]),
+        "{hourly:?}"
+    );
+    let pending = rows(
+        &pg,
+        "SELECT view_name, buckets_pending > 0 FROM system.views",
+    )
+    .await
+    .unwrap();
+    assert_eq!(pending, [["energy_1d", "t"], ["energy_1h", "t"]]);
+    drop(pg);
+    assert!(server.stop().success());
+    let keys = moto.keys("v/home/_views/energy_1h/").await;
+    assert!(
+        keys.iter().any(|k| k.contains("/_delta_log/")),
+        "the view's Delta table is in the bucket: {keys:?}"
+    );
+
+    let fresh = tempfile::tempdir().unwrap();
+    let server = start(fresh.path(), &moto, "v", &flags);
+    let pg = server.pg("home").await;
+    assert_eq!(rows(&pg, "SELECT * FROM energy_1h").await.unwrap(), hourly);
+    assert_eq!(rows(&pg, "SELECT * FROM energy_1d").await.unwrap(), daily);
+    let listed = rows(
+        &pg,
+        "SELECT view_name, source, buckets_pending > 0 FROM system.views",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        listed,
+        [
+            ["energy_1d", "energy_1h", "t"],
+            ["energy_1h", "energy", "t"]
+        ]
+    );
+    // Maintained on the new node: refreshed, then written to, still equal to the queries.
+    pg.batch_execute("REFRESH MATERIALIZED VIEW energy_1h; REFRESH MATERIALIZED VIEW energy_1d")
+        .await
+        .unwrap();
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    assert_eq!(
+        post(&url, "energy,household=h2,meter=m1 power_w=7 1764100100")
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        rows(&pg, "SELECT * FROM energy_1h").await.unwrap(),
+        rows(&pg, HOURLY).await.unwrap()
+    );
+    assert_eq!(
+        rows(&pg, "SELECT * FROM energy_1d").await.unwrap(),
+        rows(&pg, DAILY).await.unwrap()
+    );
+}

@@ -112,7 +112,10 @@ fn timestamp(seconds: i64) -> String {
 }
 
 /// A query's rows as text, sorted.
-async fn rows(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<Vec<String>>, String> {
+pub(crate) async fn rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Vec<Vec<String>>, String> {
     let messages = client
         .simple_query(sql)
         .await
