@@ -233,12 +233,15 @@ fn pg_constraint() -> Arc<dyn TableProvider> {
 }
 
 /// `inner` (catalog table `name`) with `columns` as NULLs of their PostgreSQL types: added if
-/// it lacks them, replacing its own if it has them under another type; the columns of
-/// `replaced` computed by their expressions; without the columns `dropped`.
+/// it lacks them (in front of column `ahead_of` if given, as PostgreSQL orders them, else at
+/// the end), replacing its own if it has them under another type; the columns of `replaced`
+/// computed by their expressions (under the expression's alias if it has one); without the
+/// columns `dropped`.
 fn with_null_columns(
     name: &str,
     inner: Arc<dyn TableProvider>,
     columns: &[(&str, DataType)],
+    ahead_of: Option<&str>,
     replaced: Vec<(&str, Expr)>,
     dropped: &[&str],
 ) -> Result<Arc<dyn TableProvider>> {
@@ -246,13 +249,28 @@ fn with_null_columns(
     let null = |n: &str, t: &DataType| -> Result<Expr> {
         Ok(Expr::Literal(ScalarValue::try_from(t)?, None).alias(n))
     };
+    let missing = || -> Result<Vec<Expr>> {
+        columns
+            .iter()
+            .filter(|(n, _)| schema.field_with_name(n).is_err())
+            .map(|(n, t)| null(n, t))
+            .collect()
+    };
     let mut exprs = Vec::new();
+    let mut added = false;
     for f in schema.fields() {
+        if Some(f.name().as_str()) == ahead_of {
+            exprs.extend(missing()?);
+            added = true;
+        }
         if dropped.contains(&f.name().as_str()) {
             continue;
         }
         if let Some((n, e)) = replaced.iter().find(|(n, _)| n == f.name()) {
-            exprs.push(e.clone().alias(*n));
+            exprs.push(match e {
+                Expr::Alias(_) => e.clone(),
+                _ => e.clone().alias(*n),
+            });
             continue;
         }
         match columns.iter().find(|(n, _)| n == f.name()) {
@@ -260,10 +278,8 @@ fn with_null_columns(
             _ => exprs.push(ident(f.name())),
         }
     }
-    for (n, t) in columns {
-        if schema.field_with_name(n).is_err() {
-            exprs.push(null(n, t)?);
-        }
+    if !added {
+        exprs.extend(missing()?);
     }
     let plan = LogicalPlanBuilder::scan(name, provider_as_source(inner), None)?
         .project(exprs)?
@@ -291,7 +307,7 @@ impl SchemaProvider for HearthPgCatalog {
                     list(DataType::Utf8),
                 );
                 let columns = if name == "pg_class" {
-                    vec![("reloptions", list(DataType::Utf8)), acl]
+                    vec![acl, ("reloptions", list(DataType::Utf8))]
                 } else {
                     vec![acl]
                 };
@@ -316,6 +332,7 @@ impl SchemaProvider for HearthPgCatalog {
                         name,
                         t,
                         &columns,
+                        (name == "pg_class").then_some("relpartbound"),
                         replaced,
                         if name == "pg_namespace" {
                             &["options"]
@@ -327,6 +344,20 @@ impl SchemaProvider for HearthPgCatalog {
                 }
             }
             "pg_matviews" => Ok(Some(self.pg_matviews()?)),
+            // datafusion-pg-catalog names `boot_val` `bool_val`, and has `enumvals` as text.
+            "pg_settings" => match self.inner.table(name).await? {
+                Some(t) if t.schema().field_with_name("bool_val").is_ok() => {
+                    Ok(Some(with_null_columns(
+                        name,
+                        t,
+                        &[("enumvals", list(DataType::Utf8))],
+                        None,
+                        vec![("bool_val", ident("bool_val").alias("boot_val"))],
+                        &[],
+                    )?))
+                }
+                other => Ok(other),
+            },
             _ => self.inner.table(name).await,
         }
     }

@@ -265,6 +265,75 @@ fn json_build_object(args: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     Ok(Arc::new(StringArray::from(out)))
 }
 
+/// `hearth_regtypes(oids)`: what `oids::regtype[]` shows, the names of a list of type oids
+/// (`pg_proc.proargtypes`, which datafusion-pg-catalog keeps as the text `'23 25'` or
+/// `'[2276]'`), as `format_type` names them. The rewrite of `::regtype[]` calls it.
+fn regtypes(args: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    use datafusion::arrow::array::{ListBuilder, StringBuilder};
+    use datafusion_postgres::datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf;
+
+    let mut out = ListBuilder::new(StringBuilder::new());
+    let Some(oids) = args.first() else {
+        return Ok(Arc::new(out.finish()));
+    };
+    let text = match oids.data_type() {
+        DataType::List(_) | DataType::LargeList(_) => cast(
+            oids,
+            &DataType::List(Arc::new(
+                datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true),
+            )),
+        )
+        .and_then(|l| cast(&l, &DataType::Utf8))?,
+        _ => cast(oids, &DataType::Utf8)?,
+    };
+    let text = text.as_string::<i32>();
+    let format_type = create_format_type_udf();
+    for row in 0..rows.min(text.len()) {
+        if text.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        let row_oids: Int32Array = text
+            .value(row)
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse::<i32>().ok())
+            .map(Some)
+            .collect();
+        let count = row_oids.len();
+        let names = format_type.invoke_with_args(ScalarFunctionArgs {
+            args: vec![
+                ColumnarValue::Array(Arc::new(row_oids)),
+                ColumnarValue::Array(Arc::new(Int32Array::from(vec![None; count]))),
+            ],
+            arg_fields: vec![
+                Arc::new(datafusion::arrow::datatypes::Field::new(
+                    "oid",
+                    DataType::Int32,
+                    true,
+                )),
+                Arc::new(datafusion::arrow::datatypes::Field::new(
+                    "typmod",
+                    DataType::Int32,
+                    true,
+                )),
+            ],
+            number_rows: count,
+            return_field: Arc::new(datafusion::arrow::datatypes::Field::new(
+                "name",
+                DataType::Utf8,
+                true,
+            )),
+            config_options: Arc::new(Default::default()),
+        })?;
+        let names = cast(&names.into_array(count)?, &DataType::Utf8)?;
+        for name in names.as_string::<i32>() {
+            out.values().append_option(name);
+        }
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 /// The functions, to register in every session.
 pub(super) fn pg_functions() -> Vec<ScalarUDF> {
     vec![
@@ -294,6 +363,13 @@ pub(super) fn pg_functions() -> Vec<ScalarUDF> {
         udf("pg_database_size", DataType::Int64, zero_size),
         udf("pg_size_pretty", DataType::Utf8, pg_size_pretty),
         udf("json_build_object", DataType::Utf8, json_build_object),
+        udf(
+            "hearth_regtypes",
+            DataType::List(Arc::new(
+                datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true),
+            )),
+            regtypes,
+        ),
     ]
 }
 

@@ -115,16 +115,18 @@ pub(super) fn error_info(error: PgWireError) -> ErrorInfo {
     }
 }
 
-/// `df`'s rows as a query response in `format`, stopped by `cancel`.
+/// `df`'s rows (the result of the statement `sql`) as a query response in `format`, stopped by
+/// `cancel`.
 pub(super) async fn query_response(
     s: &Connection,
+    sql: &str,
     df: DataFrame,
     format: &Format,
     options: Arc<FormatOptions>,
     cancel: CancellationToken,
 ) -> PgWireResult<QueryResponse> {
     let fields = super::encode::pg_fields(df.schema().as_arrow(), format, Some(options))?;
-    let fields = Arc::new(fields);
+    let fields = Arc::new(super::names::renamed(fields, sql));
     let announced: Arc<[DataType]> = df
         .schema()
         .fields()
@@ -254,6 +256,7 @@ impl HearthQuery {
         client: &mut C,
         s: &Connection,
         statement: Statement,
+        text: &str,
         cancel: &CancellationToken,
     ) -> PgWireResult<Response>
     where
@@ -276,22 +279,15 @@ impl HearthQuery {
         if let Statement::Copy { .. } = statement {
             return super::copy::copy(client, s, &statement, cancel.clone()).await;
         }
-        let text = statement.to_string();
-        s.begin_statement(&text);
-        let plan = s
-            .ctx
-            .state()
-            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
-                statement,
-            )))
-            .await
-            .map_err(api)?;
+        s.begin_statement(&statement.to_string());
+        let plan = plan(&s.ctx, &statement).await.map_err(api)?;
         if let Some(response) = write(s, &plan).await {
             return response;
         }
         let df = s.ctx.execute_logical_plan(plan).await.map_err(api)?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-        let response = query_response(s, df, &Format::UnifiedText, options, cancel.clone()).await?;
+        let response =
+            query_response(s, text, df, &Format::UnifiedText, options, cancel.clone()).await?;
         Ok(Response::Query(response))
     }
 }
@@ -315,7 +311,11 @@ impl SimpleQueryHandler for HearthQuery {
             } else {
                 let mut statements = self.sql.parse(piece).map_err(api)?;
                 statements.iter_mut().for_each(rewrite);
-                steps.extend(statements.into_iter().map(|s| Step::Sql(Box::new(s))));
+                steps.extend(
+                    statements
+                        .into_iter()
+                        .map(|statement| Step::Sql(Box::new(statement), piece)),
+                );
             }
         }
         if steps.is_empty() {
@@ -336,8 +336,11 @@ impl SimpleQueryHandler for HearthQuery {
                         },
                     ))
                 }
-                Step::Sql(statement) => {
-                    match self.simple_statement(client, &s, *statement, &cancel).await {
+                Step::Sql(statement, text) => {
+                    match self
+                        .simple_statement(client, &s, *statement, text, &cancel)
+                        .await
+                    {
                         // A query followed by more statements runs to its end first, so that an
                         // error in it stops the statements after it, as in PostgreSQL. (A last or
                         // only query streams its rows.)
@@ -360,12 +363,35 @@ impl SimpleQueryHandler for HearthQuery {
     }
 }
 
+/// DataFusion's plan of `statement`. Result columns that DataFusion would name alike (and
+/// refuses) but PostgreSQL allows (`SELECT 1, 1::int`) are planned under names of their own.
+async fn plan(
+    ctx: &SessionContext,
+    statement: &Statement,
+) -> datafusion::error::Result<LogicalPlan> {
+    let state = ctx.state();
+    let plan = |statement: Statement| {
+        state.statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+            statement,
+        )))
+    };
+    match plan(statement.clone()).await {
+        Err(e) if e.to_string().contains(super::names::NOT_UNIQUE) => {
+            match super::names::uniquely_named(statement) {
+                Some(named) => plan(named).await,
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
 /// One statement of a simple-protocol message.
 enum Step<'a> {
     /// A statement Hearth runs itself.
     Command(&'a str),
-    /// A statement for DataFusion.
-    Sql(Box<Statement>),
+    /// A statement for DataFusion, with the text it came from.
+    Sql(Box<Statement>, &'a str),
 }
 
 /// The placeholders of `plan` by position (`$1` is 0), with the type DataFusion infers for each;
@@ -521,7 +547,7 @@ impl ExtendedQueryHandler for HearthQuery {
         let df = s.ctx.execute_logical_plan(plan).await.map_err(api)?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let response =
-            query_response(&s, df, &portal.result_column_format, options, cancel).await?;
+            query_response(&s, sql, df, &portal.result_column_format, options, cancel).await?;
         Ok(Response::Query(response))
     }
 }
@@ -574,14 +600,7 @@ impl QueryParser for HearthParser {
             });
             return Ok(Some((sql.to_string(), Some((statement, plan)))));
         }
-        let plan = s
-            .ctx
-            .state()
-            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
-                statement.clone(),
-            )))
-            .await
-            .map_err(api)?;
+        let plan = plan(&s.ctx, &statement).await.map_err(api)?;
         Ok(Some((sql.to_string(), Some((statement, plan)))))
     }
 
@@ -596,11 +615,12 @@ impl QueryParser for HearthParser {
     ) -> PgWireResult<Vec<FieldInfo>> {
         match &statement.1 {
             Some((_, plan)) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
-                super::encode::pg_fields(
+                let fields = super::encode::pg_fields(
                     plan.schema().as_arrow(),
                     format.unwrap_or(&Format::UnifiedText),
                     None,
-                )
+                )?;
+                Ok(super::names::renamed(fields, &statement.0))
             }
             _ => Ok(Vec::new()),
         }

@@ -27,6 +27,7 @@ mod encode;
 mod errors;
 mod functions;
 mod handlers;
+mod names;
 mod policy;
 mod rewrite;
 mod session;

@@ -25,8 +25,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, BinaryOperator, DataType, Expr, Function, FunctionArguments, GroupByExpr,
-    SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions_mut,
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, DataType, Expr, Function, FunctionArguments,
+    GroupByExpr, SelectItem, SetExpr, Statement, TableFactor, Value, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -156,6 +156,20 @@ fn expr(text: &str) -> Option<Expr> {
         .ok()?
         .parse_expr()
         .ok()
+}
+
+/// Whether `data_type` is `regtype` (or `pg_catalog.regtype`).
+fn is_regtype(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Custom(name, _)
+        if name.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog.") == "regtype")
+}
+
+/// Whether `element` is the element type of `regtype[]`.
+fn regtype_array(element: &ArrayElemTypeDef) -> bool {
+    match element {
+        ArrayElemTypeDef::SquareBracket(t, _) | ArrayElemTypeDef::AngleBracket(t) => is_regtype(t),
+        _ => false,
+    }
 }
 
 /// Applies every rewrite to `statement`.
@@ -321,6 +335,16 @@ fn rewrite_expr(e: &mut Expr) {
                 *e = new;
             }
         }
+        // `proargtypes::regtype[]` (pgcli): the types' names.
+        Expr::Cast {
+            expr: oids,
+            data_type: DataType::Array(element),
+            ..
+        } if regtype_array(element) => {
+            if let Some(new) = expr(&format!("hearth_regtypes({oids})")) {
+                *e = new;
+            }
+        }
         // `atttypid::regtype::text` (pgcli, psql): the type's name, as `format_type` gives it.
         Expr::Cast {
             expr: inner,
@@ -329,14 +353,10 @@ fn rewrite_expr(e: &mut Expr) {
         } => {
             if let Expr::Cast {
                 expr: oid,
-                data_type: DataType::Custom(name, _),
+                data_type,
                 ..
             } = inner.as_ref()
-                && name
-                    .to_string()
-                    .to_ascii_lowercase()
-                    .trim_start_matches("pg_catalog.")
-                    == "regtype"
+                && is_regtype(data_type)
                 && let Some(new) = expr(&format!("format_type({oid}, NULL)"))
             {
                 *e = new;

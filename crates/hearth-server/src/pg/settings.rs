@@ -449,6 +449,16 @@ fn value_text(e: &Expr) -> String {
     }
 }
 
+/// The setting `SHOW name` shows, which names its column: `SHOW TIME ZONE` is `TimeZone`.
+fn shown(name: &str) -> String {
+    match name.to_ascii_lowercase().as_str() {
+        "transaction isolation level" => "transaction_isolation".to_string(),
+        "time zone" => "TimeZone".to_string(),
+        "session authorization" => "session_authorization".to_string(),
+        _ => canonical(name),
+    }
+}
+
 /// A one-column, one-row answer (`SHOW x`).
 fn single(name: &str, value: &str) -> PgWireResult<Response> {
     rows(&[name], vec![vec![value.to_string()]])
@@ -540,12 +550,7 @@ impl SettingsHook {
                         .collect();
                     return Some(rows(&["name", "setting", "description"], all));
                 }
-                let key = match name.to_ascii_lowercase().as_str() {
-                    "transaction isolation level" => "transaction_isolation".to_string(),
-                    "time zone" => "TimeZone".to_string(),
-                    "session authorization" => "session_authorization".to_string(),
-                    _ => canonical(&name),
-                };
+                let key = shown(&name);
                 if let Some(option) = key.strip_prefix("datafusion.") {
                     let config = ctx.state().config().options().clone();
                     let found = config
@@ -681,7 +686,7 @@ impl QueryHook for SettingsHook {
                 if all {
                     Some(placeholder_plan(&["name", "setting", "description"]))
                 } else {
-                    Some(placeholder_plan(&[show_name(variable).as_str()]))
+                    Some(placeholder_plan(&[shown(&show_name(variable)).as_str()]))
                 }
             }
             _ => None,

@@ -616,6 +616,60 @@ async fn extended_protocol_parameters_binary_results_portals_and_errors() {
     );
 }
 
+/// Result columns carry the names PostgreSQL gives them, in both protocols: clients look
+/// values up by name (`row["count"]`, DataFrame columns), and psql prints them as headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_columns_are_named_as_postgres_names_them() {
+    let (_dir, server) = home().await;
+    let client = server.pg("home").await;
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "SELECT 1, count(*), max(power_w) AS top, household, 1::int, now() - now(), \
+             CASE WHEN true THEN 1 END FROM energy GROUP BY household",
+            &[
+                "?column?",
+                "count",
+                "top",
+                "household",
+                "int4",
+                "?column?",
+                "case",
+            ],
+        ),
+        // Two columns DataFusion would name alike, which PostgreSQL allows.
+        ("SELECT 1, 1::bigint, 1", &["?column?", "int8", "?column?"]),
+        (
+            "SELECT n.oid, n.* FROM pg_namespace n LIMIT 1",
+            &["oid", "oid", "nspname", "nspowner", "nspacl"],
+        ),
+        ("SELECT * FROM generate_series(1, 2)", &["generate_series"]),
+        ("SELECT count(*) FROM energy UNION ALL SELECT 7", &["count"]),
+        ("SHOW TIME ZONE", &["TimeZone"]),
+    ];
+    for (sql, want) in cases {
+        let described = client.prepare(sql).await.unwrap();
+        let names: Vec<&str> = described.columns().iter().map(|c| c.name()).collect();
+        assert_eq!(names, want, "extended: {sql}");
+        let rows = client.simple_query(sql).await.unwrap();
+        let names: Vec<&str> = rows
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::RowDescription(columns) => {
+                    Some(columns.iter().map(|c| c.name()).collect())
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(names, want, "simple: {sql}");
+    }
+    let out = psql(
+        &server,
+        "home",
+        &["-c", "SELECT count(*), 2 AS two FROM energy"],
+    );
+    assert!(out.contains(" count | two "), "{out}");
+}
+
 /// The first value of the first row of a simple query.
 async fn first_value(c: &tokio_postgres::Client, sql: &str) -> String {
     let rows = c.simple_query(sql).await.unwrap();
