@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::generate::{GenerateConfig, UseCase, generate};
 use crate::ingest::{self, Endpoint, Load, Precision, Target};
+use crate::query;
 use crate::smart_home::DIRT_HELP;
 use crate::units::{duration_arg, timestamp_arg};
 
@@ -26,6 +27,7 @@ pub struct Cli {
 enum Command {
     Generate(GenerateArgs),
     Ingest(IngestArgs),
+    Query(QueryArgs),
 }
 
 const GENERATE_AFTER_HELP: &str = "\
@@ -142,12 +144,86 @@ struct IngestArgs {
     threads: u32,
 }
 
+const QUERY_AFTER_HELP: &str = "\
+Runs the TSBS devops query types against a table `cpu` of TSBS cpu-only data
+(as `generate --use-case cpu-only` and `ingest` load it), over the PostgreSQL
+protocol. Parameters (hosts, time windows) are drawn as TSBS draws them, from
+the hosts and time range found in the table, deterministically from --seed.
+Each iteration runs every type once, in turn; prints p50/p99/min/max per type.
+
+Types: single-groupby-1-1-1, single-groupby-1-1-12, single-groupby-5-1-12,
+single-groupby-5-8-1, cpu-max-all-8, double-groupby-1, double-groupby-all,
+high-cpu-all, high-cpu-1, lastpoint, groupby-orderby-limit.";
+
+/// Run the TSBS devops queries and report latency per query type.
+#[derive(Debug, Args)]
+#[command(after_help = QUERY_AFTER_HELP)]
+struct QueryArgs {
+    /// PostgreSQL connection URL, e.g. postgres://postgres@127.0.0.1:5432/bench.
+    #[arg(long, value_name = "URL")]
+    pg: String,
+    /// Query set (only `tsbs`, the devops queries).
+    #[arg(long, default_value = "tsbs", value_parser = ["tsbs"])]
+    queries: String,
+    /// Comma-separated query types (default: all).
+    #[arg(long, value_delimiter = ',')]
+    types: Vec<String>,
+    /// Timed runs of each type.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: u64,
+    /// Untimed runs of each type first.
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    /// Seed of the parameter draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_query(args: QueryArgs) -> Result<ExitCode> {
+    let types: Vec<String> = if args.types.is_empty() {
+        query::QUERY_TYPES.iter().map(|t| t.to_string()).collect()
+    } else {
+        args.types
+    };
+    for t in &types {
+        if !query::QUERY_TYPES.contains(&t.as_str()) {
+            anyhow::bail!(
+                "unknown query type {t:?}; known: {}",
+                query::QUERY_TYPES.join(", ")
+            );
+        }
+    }
+    let load = query::QueryLoad {
+        url: args.pg,
+        types,
+        iterations: usize::try_from(args.iterations).unwrap_or(usize::MAX),
+        warmup: usize::try_from(args.warmup).unwrap_or(usize::MAX),
+        seed: args.seed,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let reports = runtime.block_on(query::run(&load))?;
+    if args.json {
+        eprint!("{}", query::table(&reports));
+        println!("{}", query::json(&reports));
+    } else {
+        print!("{}", query::table(&reports));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => run_generate(args),
         Command::Ingest(args) => run_ingest(args),
+        Command::Query(args) => run_query(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("hearth-bench: error: {e:#}");
