@@ -4,6 +4,7 @@
 
 mod plan;
 mod schedule;
+pub mod sql;
 #[cfg(test)]
 mod tests;
 
