@@ -453,6 +453,85 @@ impl Store {
         delta::commit_replace(table, &full, removed, added, stats, &why).await
     }
 
+    /// The key of `relative` (`/`-separated, no empty, `.` or `..` segments) under the root.
+    fn root_key(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .fold(self.root.clone(), |p, part| p.join(part))
+    }
+
+    /// Stores `bytes` as `relative` under the root (Hearth's own objects, such as
+    /// `_cron/state.json`), replacing it whole.
+    pub async fn put_root_object(&self, relative: &str, bytes: Bytes) -> Result<(), CatalogError> {
+        self.put_object(&self.root_key(relative), bytes).await
+    }
+
+    /// Reads `relative` under the root; `None` if it does not exist.
+    pub async fn get_root_object(&self, relative: &str) -> Result<Option<Bytes>, CatalogError> {
+        match self.object_store.get(&self.root_key(relative)).await {
+            Ok(got) => Ok(Some(got.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores `bytes` at `key` (from [`Store::export_key`]) in one put.
+    pub async fn put_object(&self, key: &Path, bytes: Bytes) -> Result<(), CatalogError> {
+        self.object_store.put(key, bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Where an export to `target` (`COPY ... TO 'target'`) may be written: a path relative to
+    /// the root (`exports/invoices/2026-11.csv`), or an `s3://` or `file://` URL under the root.
+    /// Refused, with the reason: anything outside the root, `.` / `..` / empty segments,
+    /// segments starting with `_` or `.` (Hearth's and Delta's own), and the directories of the
+    /// `databases` (their tables and views).
+    pub fn export_key(&self, target: &str, databases: &[String]) -> Result<Path, String> {
+        let relative: Vec<String> = if target.contains("://") {
+            let url = Url::parse(target).map_err(|e| format!("not a URL: {e}"))?;
+            let root = self.url.as_str();
+            if url.scheme() != self.url.scheme() || !url.as_str().starts_with(root) {
+                return Err(format!("outside the object store {root}"));
+            }
+            url.as_str()[root.len()..]
+                .split('/')
+                .map(|s| {
+                    percent_decode(s).ok_or_else(|| format!("bad percent-encoding in {target}"))
+                })
+                .collect::<Result<_, _>>()?
+        } else if target.starts_with('/') || target.starts_with('\\') {
+            return Err("a server path; name a path relative to the object store".into());
+        } else {
+            target.split('/').map(str::to_string).collect()
+        };
+        if relative.last().is_some_and(String::is_empty) {
+            return Err("names a directory, not a file".into());
+        }
+        for part in &relative {
+            if part.is_empty() || part == "." || part == ".." {
+                return Err("empty, '.' or '..' path segments are not allowed".into());
+            }
+            if part.starts_with('_') || part.starts_with('.') {
+                return Err(format!(
+                    "segment '{part}' starts with '_' or '.' (reserved for Hearth and Delta Lake)"
+                ));
+            }
+            if part.contains('\\') || part.chars().any(char::is_control) {
+                return Err(format!("segment '{part}' holds '\\' or control characters"));
+            }
+        }
+        if let Some(first) = relative.first()
+            && databases.iter().any(|d| d == first)
+        {
+            return Err(format!(
+                "'{first}' is the directory of database \"{first}\", where only its tables go"
+            ));
+        }
+        Ok(relative
+            .iter()
+            .fold(self.root.clone(), |p, part| p.join(part.as_str())))
+    }
+
     /// Stores `bytes` as `relative` in the directory of view `view` of database `db`.
     pub async fn put_view_object(
         &self,
@@ -570,5 +649,96 @@ impl Store {
         }
         info!(tables = loaded, root = %self.url, "catalog loaded");
         Ok(())
+    }
+}
+
+/// `%XX`-decoded `s`, `None` if an escape is malformed or the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dbs() -> Vec<String> {
+        vec!["home".to_string()]
+    }
+
+    #[test]
+    fn exports_stay_under_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("file://{}", dir.path().display());
+        let store = Store::new(&root, &StoreOptions::default()).unwrap();
+        let prefix = dir.path().to_str().unwrap().trim_start_matches('/');
+        let ok = |target: &str| store.export_key(target, &dbs()).unwrap().to_string();
+        assert_eq!(
+            ok("exports/invoices/2026-11.csv"),
+            format!("{prefix}/exports/invoices/2026-11.csv")
+        );
+        assert_eq!(
+            ok(&format!("{root}/exports/a%20b.parquet")),
+            format!("{prefix}/exports/a b.parquet")
+        );
+        for (bad, why) in [
+            ("/etc/passwd", "server path"),
+            ("file:///etc/passwd", "outside"),
+            ("s3://bucket/x.csv", "outside"),
+            ("exports/../../x.csv", "'..'"),
+            ("exports//x.csv", "empty"),
+            ("exports/", "directory"),
+            ("_cron/state.json", "reserved"),
+            ("exports/.hidden", "reserved"),
+            (
+                "home/energy/_delta_log/00000000000000000009.json",
+                "reserved",
+            ),
+            ("home/x.csv", "database \"home\""),
+        ] {
+            let e = store.export_key(bad, &dbs()).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn exports_to_the_bucket_under_its_prefix() {
+        let store = Store::new(
+            "s3://bucket/hearth",
+            &StoreOptions {
+                s3_endpoint: Some("https://127.0.0.1:1".into()),
+            },
+        )
+        .unwrap();
+        let key = store
+            .export_key("s3://bucket/hearth/exports/x.csv", &dbs())
+            .unwrap();
+        assert_eq!(key.to_string(), "hearth/exports/x.csv");
+        assert_eq!(
+            store
+                .export_key("exports/x.csv", &dbs())
+                .unwrap()
+                .to_string(),
+            "hearth/exports/x.csv"
+        );
+        for bad in [
+            "s3://bucket/other/x.csv",
+            "s3://other/hearth/x.csv",
+            "s3://bucket/hearthx/y",
+        ] {
+            assert!(store.export_key(bad, &dbs()).is_err(), "{bad}");
+        }
     }
 }

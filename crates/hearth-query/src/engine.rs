@@ -41,18 +41,33 @@ pub trait EngineExtension: Send + Sync {
     /// its error comes from here).
     fn recognizes(&self, sql: &str) -> bool;
 
-    /// Runs statement `sql` in database `db`: the command tag and row count, or the error.
+    /// Runs statement `sql` in database `db`: what it answers, or the error.
     async fn execute(
         &self,
         engine: &QueryEngine,
         db: &str,
         sql: &str,
-    ) -> Result<(&'static str, Option<usize>), QueryError>;
+    ) -> Result<CommandResult, QueryError>;
+
+    /// The columns statement `sql` answers with, if it answers with rows (for the extended
+    /// protocol's Describe, before it runs).
+    fn result_schema(&self, _sql: &str) -> Option<SchemaRef> {
+        None
+    }
 
     /// Prometheus text-format lines of this extension's metrics.
     fn metrics(&self) -> String {
         String::new()
     }
+}
+
+/// What a statement Hearth runs itself answers.
+#[derive(Debug)]
+pub enum CommandResult {
+    /// A command tag and, for statements that count rows, the count (`DELETE 3`).
+    Done(&'static str, Option<usize>),
+    /// Rows, as a query answers (`SELECT cron.schedule(...)` answers the job id).
+    Rows(SchemaRef, Vec<RecordBatch>),
 }
 
 /// DataFusion sessions over Hearth's data.
@@ -336,7 +351,7 @@ impl QueryEngine {
         &self,
         db: &str,
         sql: &str,
-    ) -> Option<Result<(&'static str, Option<usize>), QueryError>> {
+    ) -> Option<Result<CommandResult, QueryError>> {
         if let Some(extension) = self.extensions.iter().find(|e| e.recognizes(sql)) {
             return Some(extension.execute(self, db, sql).await);
         }
@@ -356,7 +371,7 @@ impl QueryEngine {
             },
             message: e.to_string(),
         };
-        Some(match command {
+        let done = match command {
             crate::ddl::DbCommand::Delete => {
                 self.delete_sql(db, sql).await.map(|n| ("DELETE", Some(n)))
             }
@@ -383,7 +398,16 @@ impl QueryEngine {
                     Err(e) => Err(failed(e)),
                 }
             }
-        })
+        };
+        Some(done.map(|(tag, rows)| CommandResult::Done(tag, rows)))
+    }
+
+    /// The columns Hearth's own statement `sql` answers with, if it answers with rows.
+    pub fn command_schema(&self, sql: &str) -> Option<SchemaRef> {
+        self.extensions
+            .iter()
+            .find(|e| e.recognizes(sql))
+            .and_then(|e| e.result_schema(sql))
     }
 
     /// Runs `plan` if it is an `INSERT INTO table ...` (as DataFusion plans it): the rows of its

@@ -7,6 +7,7 @@
 //!   gap filling, `version()`).
 //! - [`lastpoint`]: latest row per series from the write path's cache.
 //! - [`queries`]: running and recent queries (`system.queries`) and the statement timeout.
+//! - [`script`]: SQL text run as a scheduled job runs it (`now()` fixed, exports).
 //! - [`split`]: one message of SQL into its statements.
 //! - [`system`], [`information_schema`]: the schemas describing a database.
 
@@ -19,6 +20,7 @@ pub mod information_schema;
 pub mod lastpoint;
 pub mod provider;
 pub mod queries;
+pub mod script;
 pub mod split;
 pub mod system;
 

@@ -52,7 +52,7 @@ use hearth_catalog::names;
 use hearth_catalog::schema::TIME_COLUMN;
 use hearth_catalog::store::Store;
 use hearth_query::catalogs::{PUBLIC, TableSource};
-use hearth_query::engine::EngineExtension;
+use hearth_query::engine::{CommandResult, EngineExtension};
 use hearth_query::{QueryEngine, QueryError};
 use hearth_storage::Storage;
 use hearth_storage::observe::{DeleteFuture, DeleteGuard, ObserverFuture, WriteObserver};
@@ -955,7 +955,7 @@ impl EngineExtension for Views {
         _engine: &QueryEngine,
         db: &str,
         sql: &str,
-    ) -> Result<(&'static str, Option<usize>), QueryError> {
+    ) -> Result<CommandResult, QueryError> {
         let this = self
             .me
             .upgrade()
@@ -979,7 +979,8 @@ impl EngineExtension for Views {
                 cascade,
             } => this.drop_views(db, names, if_exists, cascade).await,
         };
-        done.map_err(QueryError::from)
+        done.map(|(tag, rows)| CommandResult::Done(tag, rows))
+            .map_err(QueryError::from)
     }
 
     fn metrics(&self) -> String {

@@ -7,6 +7,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use hearth_lineproto::Precision;
 use hearth_query::QueryEngine;
+use hearth_query::engine::CommandResult;
 use hearth_storage::flush::FlushReason;
 use hearth_storage::{Storage, StorageConfig, WriteOptions};
 
@@ -54,10 +55,12 @@ impl Node {
 
     async fn run(&self, sql: &str) -> Result<(&'static str, Option<usize>), String> {
         match self.engine.execute_command("home", sql).await {
-            Some(r) => r.map_err(|e| {
+            Some(Ok(CommandResult::Done(tag, rows))) => Ok((tag, rows)),
+            Some(Ok(CommandResult::Rows(..))) => panic!("rows from {sql}"),
+            Some(Err(e)) => {
                 let (code, message) = e.sqlstate();
-                format!("{code}: {message}")
-            }),
+                Err(format!("{code}: {message}"))
+            }
             None => panic!("not a command: {sql}"),
         }
     }

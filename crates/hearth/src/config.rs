@@ -126,6 +126,15 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HEARTH_VIEW_SETTLE", value_name = "DURATION")]
     pub(crate) view_settle: Option<String>,
 
+    /// A scheduled job's run that fails is tried again this many times (waiting
+    /// --cron-retry-backoff, then twice as long each time) before it is marked failed [default: 2]
+    #[arg(long, env = "HEARTH_CRON_RETRIES", value_name = "N")]
+    pub(crate) cron_retries: Option<u32>,
+
+    /// The wait before a failed job run's first retry [default: 30s]
+    #[arg(long, env = "HEARTH_CRON_RETRY_BACKOFF", value_name = "DURATION")]
+    pub(crate) cron_retry_backoff: Option<String>,
+
     /// Queries running longer are cancelled with SQLSTATE 57014 (a session's `SET
     /// statement_timeout` overrides it); 0 for none [default: 0]
     #[arg(long, env = "HEARTH_STATEMENT_TIMEOUT", value_name = "DURATION")]
@@ -217,6 +226,8 @@ pub(crate) struct ServeConfig {
     pub(crate) vacuum_grace: Duration,
     pub(crate) view_refresh_interval: Duration,
     pub(crate) view_settle: Duration,
+    pub(crate) cron_retries: u32,
+    pub(crate) cron_retry_backoff: Duration,
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) auth_token: Option<Secret>,
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
@@ -246,6 +257,8 @@ impl ServeArgs {
             vacuum_grace: self.vacuum_grace.or(file.vacuum_grace),
             view_refresh_interval: self.view_refresh_interval.or(file.view_refresh_interval),
             view_settle: self.view_settle.or(file.view_settle),
+            cron_retries: self.cron_retries.or(file.cron_retries),
+            cron_retry_backoff: self.cron_retry_backoff.or(file.cron_retry_backoff),
             statement_timeout: self.statement_timeout.or(file.statement_timeout),
             auth_token: self.auth_token.or(file.auth_token),
             tls_cert: self.tls_cert.or(file.tls_cert),
@@ -328,6 +341,9 @@ impl ServeArgs {
             .context("invalid --view-refresh-interval")?,
             view_settle: parse_duration(args.view_settle.as_deref().unwrap_or("5s"))
                 .context("invalid --view-settle")?,
+            cron_retries: args.cron_retries.unwrap_or(2),
+            cron_retry_backoff: parse_duration(args.cron_retry_backoff.as_deref().unwrap_or("30s"))
+                .context("invalid --cron-retry-backoff")?,
             statement_timeout: match args.statement_timeout.as_deref() {
                 None => None,
                 Some(s) => Some(parse_duration(s).context("invalid --statement-timeout")?)

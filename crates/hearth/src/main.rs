@@ -17,6 +17,7 @@ use hearth_server::{http, pg};
 use hearth_storage::compact::CompactionPolicy;
 use hearth_storage::flush::FlushPolicy;
 use hearth_storage::{Storage, StorageConfig};
+use hearth_views::cron::{Cron, CronConfig, Retry};
 use hearth_views::{Views, ViewsConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -148,11 +149,22 @@ async fn serve(config: ServeConfig) -> Result<()> {
         },
     );
     views.register(&mut engine);
+    let cron = Cron::new(
+        storage.clone(),
+        CronConfig {
+            retry: Retry::with_retries(config.cron_retries, config.cron_retry_backoff),
+            ..Default::default()
+        },
+    );
+    cron.register(&mut engine);
     let engine = Arc::new(engine);
     views
         .start(&engine)
         .await
         .context("cannot load the materialized views")?;
+    cron.start(&engine)
+        .await
+        .context("cannot load the scheduled jobs")?;
 
     let http_listener = TcpListener::bind(config.http_addr)
         .await
@@ -181,6 +193,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             .run_compactor(config.compaction_interval, stop_rx.clone()),
     );
     let maintainer = tokio::spawn(views.clone().run_maintainer(stop_rx.clone()));
+    let scheduler = tokio::spawn(cron.clone().run_scheduler(stop_rx.clone()));
 
     let http_state = Arc::new(http::HttpState {
         storage: storage.clone(),
@@ -237,6 +250,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
     // A refresh is one commit, and the pending buckets are saved by the flush below.
     maintainer.abort();
     let _ = maintainer.await;
+    // A run cut short is recorded as `running`; the next start counts it as a failed attempt.
+    scheduler.abort();
+    let _ = scheduler.await;
     flusher.await.context("flusher task failed")?;
     info!("stopped");
     Ok(())

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use hearth_query::QueryError;
+use hearth_query::engine::CommandResult;
 use serde::Deserialize;
 
 use super::HttpState;
@@ -135,15 +136,19 @@ async fn execute(state: &HttpState, request: QueryRequest) -> Result<Response, A
             ApiError::BadRequest(e.to_string())
         }
     };
-    if let Some(result) = state.engine.execute_command(&db, &q).await {
-        let (tag, rows) = result.map_err(failed)?;
-        let mut body = serde_json::json!({ "command": tag });
-        if let Some(rows) = rows {
-            body["rows"] = rows.into();
-        }
-        return Ok(Json(body).into_response());
-    }
-    let (schema, batches) = state.engine.query(&db, &q).await.map_err(failed)?;
+    let (schema, batches) = match state.engine.execute_command(&db, &q).await {
+        Some(result) => match result.map_err(failed)? {
+            CommandResult::Done(tag, rows) => {
+                let mut body = serde_json::json!({ "command": tag });
+                if let Some(rows) = rows {
+                    body["rows"] = rows.into();
+                }
+                return Ok(Json(body).into_response());
+            }
+            CommandResult::Rows(schema, batches) => (schema, batches),
+        },
+        None => state.engine.query(&db, &q).await.map_err(failed)?,
+    };
     let body = encode(format, &schema, &batches)
         .map_err(|e| ApiError::BadRequest(format!("cannot encode the result: {e}")))?;
     if let Format::Json = format

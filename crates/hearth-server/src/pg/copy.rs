@@ -40,6 +40,11 @@ fn unsupported(what: impl std::fmt::Display) -> PgWireError {
     error("0A000", format!("COPY option {what} is not supported"))
 }
 
+fn query_error(e: hearth_query::QueryError) -> PgWireError {
+    let (code, message) = e.sqlstate();
+    error(code, message)
+}
+
 fn error(code: &str, message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".into(),
@@ -405,24 +410,25 @@ where
     else {
         return Err(error("XX000", "not a COPY statement".into()));
     };
+    if let (true, CopyTarget::File { .. }) = (to, target) {
+        // An export into the object store (the target is checked to be under it).
+        let copy = hearth_query::script::Copy::from_statement(statement)
+            .map_err(query_error)?
+            .ok_or_else(|| error("XX000", "not a COPY TO a file".into()))?;
+        s.begin_statement(&statement.to_string());
+        let rows = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(PgWireError::QueryCanceled),
+            rows = hearth_query::script::export(&s.engine, &s.ctx, &copy) => rows.map_err(query_error)?,
+        };
+        return Ok(Response::Execution(
+            Tag::new("COPY").with_rows(usize::try_from(rows).unwrap_or(usize::MAX)),
+        ));
+    }
     let format = CopyFormat::from_options(options, legacy_options)?;
     match (to, target, source) {
         (true, CopyTarget::Stdout, source) => {
-            let sql = match source {
-                CopySource::Query(q) => q.to_string(),
-                CopySource::Table { table_name, columns } => {
-                    let list = if columns.is_empty() {
-                        "*".to_string()
-                    } else {
-                        columns
-                            .iter()
-                            .map(|c| c.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    };
-                    format!("SELECT {list} FROM {table_name}")
-                }
-            };
+            let sql = hearth_query::script::source_query(source);
             copy_out(client, s, &statement.to_string(), &sql, &format, cancel).await
         }
         (false, CopyTarget::Stdin, CopySource::Table { table_name, columns }) => {
@@ -430,7 +436,7 @@ where
         }
         _ => Err(error(
             "42501",
-            "permission denied: COPY to or from server files or programs is not allowed; use STDIN or STDOUT (psql's \\copy)".into(),
+            "permission denied: COPY from server files or to programs is not allowed; use STDIN or STDOUT (psql's \\copy), or COPY (query) TO 'path' under the object store".into(),
         )),
     }
 }

@@ -39,7 +39,9 @@ use datafusion_postgres::pgwire::messages::extendedquery::{Describe, TARGET_TYPE
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt, StreamExt};
+use hearth_query::QueryEngine;
 use hearth_query::QueryError;
+use hearth_query::engine::CommandResult;
 use hearth_query::split::split_statements;
 use tokio_util::sync::CancellationToken;
 
@@ -55,13 +57,28 @@ fn api(e: impl std::error::Error + Send + Sync + 'static) -> PgWireError {
     PgWireError::ApiError(Box::new(e))
 }
 
-/// The answer to a statement Hearth runs itself (`CREATE` / `ALTER DATABASE`, `DELETE`).
-fn command_response(
-    result: Result<(&'static str, Option<usize>), QueryError>,
+/// The answer to a statement Hearth runs itself (`CREATE` / `ALTER DATABASE`, `DELETE`, the
+/// views' and `cron.*` statements), rows in `format`.
+async fn command_response(
+    s: &Connection,
+    sql: &str,
+    result: Result<CommandResult, QueryError>,
+    format: &Format,
+    options: Arc<FormatOptions>,
 ) -> PgWireResult<Response> {
     match result {
-        Ok((tag, None)) => Ok(Response::Execution(Tag::new(tag))),
-        Ok((tag, Some(rows))) => Ok(Response::Execution(Tag::new(tag).with_rows(rows))),
+        Ok(CommandResult::Done(tag, None)) => Ok(Response::Execution(Tag::new(tag))),
+        Ok(CommandResult::Done(tag, Some(rows))) => {
+            Ok(Response::Execution(Tag::new(tag).with_rows(rows)))
+        }
+        Ok(CommandResult::Rows(schema, batches)) => {
+            let table =
+                datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(api)?;
+            let df = s.ctx.read_table(Arc::new(table)).map_err(api)?;
+            let response =
+                query_response(s, sql, df, format, options, CancellationToken::new()).await?;
+            Ok(Response::Query(response))
+        }
         Err(e) => {
             let (code, message) = e.sqlstate();
             Err(PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -238,13 +255,14 @@ pub(super) struct HearthQuery {
 }
 
 impl HearthQuery {
-    pub(super) fn new() -> HearthQuery {
+    pub(super) fn new(engine: Arc<QueryEngine>) -> HearthQuery {
         // Describe (parameter and result types) only looks at the plan, so any parser serves.
         let describe = DfSessionService::new(Arc::new(SessionContext::new()));
         HearthQuery {
             parser: Arc::new(HearthParser {
                 describe: ExtendedQueryHandler::query_parser(&describe),
                 sql: PostgresCompatibilityParser::new(),
+                engine,
             }),
             sql: PostgresCompatibilityParser::new(),
         }
@@ -327,14 +345,18 @@ impl SimpleQueryHandler for HearthQuery {
         for (i, step) in steps.into_iter().enumerate() {
             let response = match step {
                 Step::Command(sql) => {
-                    command_response(s.engine.execute_command(&s.db, sql).await.unwrap_or_else(
-                        || {
+                    let result = s
+                        .engine
+                        .execute_command(&s.db, sql)
+                        .await
+                        .unwrap_or_else(|| {
                             Err(QueryError::Command {
                                 code: "XX000",
                                 message: format!("not a statement Hearth runs: {sql}"),
                             })
-                        },
-                    ))
+                        });
+                    let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+                    command_response(&s, sql, result, &Format::UnifiedText, options).await
                 }
                 Step::Sql(statement, text) => {
                     match self
@@ -509,7 +531,10 @@ impl ExtendedQueryHandler for HearthQuery {
         let (sql, Some((statement, plan))) = &portal.statement.statement else {
             let sql = &portal.statement.statement.0;
             return match s.engine.execute_command(&s.db, sql).await {
-                Some(result) => command_response(result),
+                Some(result) => {
+                    let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+                    command_response(&s, sql, result, &portal.result_column_format, options).await
+                }
                 None => Ok(Response::EmptyQuery),
             };
         };
@@ -556,6 +581,8 @@ impl ExtendedQueryHandler for HearthQuery {
 pub(super) struct HearthParser {
     describe: Arc<Parser>,
     sql: PostgresCompatibilityParser,
+    /// For the result columns of Hearth's own statements.
+    engine: Arc<QueryEngine>,
 }
 
 #[async_trait]
@@ -622,6 +649,12 @@ impl QueryParser for HearthParser {
                 )?;
                 Ok(super::names::renamed(fields, &statement.0))
             }
+            None => match self.engine.command_schema(&statement.0) {
+                Some(schema) => {
+                    super::encode::pg_fields(&schema, format.unwrap_or(&Format::UnifiedText), None)
+                }
+                None => Ok(Vec::new()),
+            },
             _ => Ok(Vec::new()),
         }
     }

@@ -168,8 +168,8 @@ impl PgServer {
     /// `sslmode` never sends its data in the clear).
     pub fn new(shared: Arc<Shared>, tls: Option<TlsAcceptor>, max_connections: usize) -> PgServer {
         PgServer {
+            query: Arc::new(handlers::HearthQuery::new(shared.engine.clone())),
             shared,
-            query: Arc::new(handlers::HearthQuery::new()),
             tls,
             max_connections: max_connections.max(1),
         }

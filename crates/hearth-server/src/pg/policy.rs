@@ -1,7 +1,9 @@
 //! What remote SQL may do. Runs before every other statement hook.
 //!
-//! Remote clients must not read or write files on the server (`COPY ... TO/FROM 'file'`,
-//! `CREATE EXTERNAL TABLE`); `COPY ... TO STDOUT / FROM STDIN` go to [`copy`](super::copy).
+//! Remote clients must not read or write files on the server (`COPY ... FROM 'file'`, `COPY
+//! ... TO PROGRAM`, `CREATE EXTERNAL TABLE`); `COPY ... TO STDOUT / FROM STDIN` and exports
+//! (`COPY (query) TO 'path'`, written only under the object store's root) go to
+//! [`copy`](super::copy).
 //! Settings are each connection's own ([`settings`](super::settings) refuses the server-wide
 //! `datafusion.runtime.*` and `datafusion.catalog.*`).
 //! Statements this version does not support (DDL, DML) are refused with `0A000` up front, rather
@@ -39,11 +41,13 @@ pub(super) fn check(statement: &Statement) -> Option<PgWireError> {
         .join(" ")
         .to_ascii_uppercase();
     match statement {
-        Statement::Copy { target, .. } => match target {
+        Statement::Copy { target, to, .. } => match target {
             CopyTarget::Stdin | CopyTarget::Stdout => None,
+            // An export: written only into the object store (`script::export` checks where).
+            CopyTarget::File { .. } if *to => None,
             CopyTarget::File { .. } | CopyTarget::Program { .. } => Some(refuse(
                 "42501",
-                "permission denied: COPY to or from server files or programs is not allowed; use STDIN or STDOUT (psql's \\copy)".into(),
+                "permission denied: COPY from server files or to programs is not allowed; use STDIN or STDOUT (psql's \\copy), or COPY (query) TO 'path' under the object store".into(),
             )),
         },
         Statement::Query(_)

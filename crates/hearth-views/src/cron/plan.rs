@@ -54,6 +54,19 @@ impl Default for Retry {
     }
 }
 
+impl Retry {
+    /// `retries` retries after the first attempt, the first after `backoff`, each later one
+    /// twice as long as the one before, up to 30 minutes (or `backoff`, if longer).
+    pub fn with_retries(retries: u32, backoff: std::time::Duration) -> Retry {
+        let backoff = Duration::from_std(backoff).unwrap_or(Duration::MAX);
+        Retry {
+            attempts: retries.saturating_add(1),
+            backoff,
+            max_backoff: backoff.max(Duration::minutes(30)),
+        }
+    }
+}
+
 /// After a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterFailure {

@@ -97,25 +97,34 @@ impl Value {
 /// module's error rather than DataFusion's "unknown function").
 pub fn recognizes(sql: &str) -> bool {
     let mut words = sql.split_whitespace();
-    words
+    if !words
         .next()
         .is_some_and(|w| w.eq_ignore_ascii_case("select"))
-        && words.next().is_some_and(|w| {
-            let w = w.to_ascii_lowercase();
-            [
-                "schedule",
-                "schedule_in_database",
-                "unschedule",
-                "alter_job",
-                "run",
-            ]
-            .iter()
-            .any(|f| {
-                w.strip_prefix("cron.")
-                    .and_then(|rest| rest.strip_prefix(f))
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('('))
-            })
-        })
+    {
+        return false;
+    }
+    let Some(word) = words.next().map(str::to_ascii_lowercase) else {
+        return false;
+    };
+    let Some(rest) = word.strip_prefix("cron.") else {
+        return false;
+    };
+    let name_end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    let (name, after) = rest.split_at(name_end);
+    let known = [
+        "schedule",
+        "schedule_in_database",
+        "unschedule",
+        "alter_job",
+        "run",
+    ]
+    .contains(&name);
+    // Any other `cron.f(...)` too, so that it gets "function does not exist" (42883).
+    let call = after.starts_with('(')
+        || (after.is_empty() && words.next().is_some_and(|w| w.starts_with('(')));
+    !name.is_empty() && (call || (known && after.is_empty()))
 }
 
 /// Parses a call; the error is a message for the user (SQLSTATE 42601 or 42883/22023 by its
@@ -753,7 +762,9 @@ mod tests {
         assert!(recognizes("SELECT cron.run"));
         assert!(!recognizes("SELECT cron_schedule('a')"));
         assert!(!recognizes("SELECT * FROM cron.job"));
-        assert!(!recognizes("SELECT cron.scheduled_thing()"));
+        assert!(recognizes("SELECT cron.scheduled_thing()"));
+        assert!(!recognizes("SELECT cron.jobid FROM cron.job"));
+        assert_eq!(parse("SELECT cron.nothing(1)").unwrap_err().code, "42883");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod bad_input;
 mod clients;
 mod crash;
+mod cron;
 mod databases;
 mod delta;
 mod idempotency;

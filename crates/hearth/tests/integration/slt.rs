@@ -22,6 +22,7 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use hearth_lineproto::Precision;
 use hearth_query::QueryEngine;
+use hearth_query::engine::CommandResult;
 use hearth_storage::flush::FlushReason;
 use hearth_storage::{Storage, StorageConfig, WriteOptions};
 use hearth_views::{Views, ViewsConfig};
@@ -264,15 +265,19 @@ impl AsyncDB for InProcess {
             }
             None => {}
         }
-        if let Some(result) = self.engine().execute_command(&self.db, sql).await {
-            let (_, rows) = result.map_err(|e| query_failed(&e))?;
-            return Ok(DBOutput::StatementComplete(rows.unwrap_or(0) as u64));
-        }
-        let (schema, batches) = self
-            .engine()
-            .query(&self.db, sql)
-            .await
-            .map_err(|e| query_failed(&e))?;
+        let (schema, batches) = match self.engine().execute_command(&self.db, sql).await {
+            Some(result) => match result.map_err(|e| query_failed(&e))? {
+                CommandResult::Done(_, rows) => {
+                    return Ok(DBOutput::StatementComplete(rows.unwrap_or(0) as u64));
+                }
+                CommandResult::Rows(schema, batches) => (schema, batches),
+            },
+            None => self
+                .engine()
+                .query(&self.db, sql)
+                .await
+                .map_err(|e| query_failed(&e))?,
+        };
         let mut rows = Vec::new();
         for batch in &batches {
             for row in 0..batch.num_rows() {
