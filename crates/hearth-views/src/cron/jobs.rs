@@ -308,7 +308,19 @@ impl Cron {
             self.running.lock().insert(job.jobid);
             let me = self.clone();
             tokio::spawn(async move {
-                let _ = me.attempt(job.jobid, scheduled, attempt, false).await;
+                let began = std::time::Instant::now();
+                if me
+                    .attempt(job.jobid, scheduled, attempt, false)
+                    .await
+                    .is_err()
+                {
+                    // A run that could not even start (the object store refused the record)
+                    // leaves the job due at once: pause rather than spin on it.
+                    let spent = began.elapsed();
+                    if spent < std::time::Duration::from_secs(1) {
+                        tokio::time::sleep(std::time::Duration::from_secs(1) - spent).await;
+                    }
+                }
                 me.running.lock().remove(&job.jobid);
                 me.wake.notify_one();
             });
