@@ -13,21 +13,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
+use crate::cpu::CPU_FIELDS;
 use crate::rng::XorShift64;
-
-/// The ten TSBS cpu metrics, in TSBS's order.
-pub const CPU_METRICS: [&str; 10] = [
-    "usage_user",
-    "usage_system",
-    "usage_idle",
-    "usage_nice",
-    "usage_iowait",
-    "usage_irq",
-    "usage_softirq",
-    "usage_steal",
-    "usage_guest",
-    "usage_guest_nice",
-];
 
 const MINUTE_US: i64 = 60_000_000;
 const HOUR_US: i64 = 60 * MINUTE_US;
@@ -149,7 +136,7 @@ impl Drawer {
             Kind::CpuMaxAll { hosts } => {
                 let (start, end) = self.window(8 * HOUR_US);
                 let hosts = self.host_clause(hosts);
-                let aggs = aggregates("max", "max", CPU_METRICS.len());
+                let aggs = aggregates("max", "max", CPU_FIELDS.len());
                 format!(
                     "SELECT date_trunc('hour', time) AS hour, {aggs} FROM cpu \
                      WHERE {hosts} AND time >= {start} AND time < {end} \
@@ -159,7 +146,7 @@ impl Drawer {
             Kind::DoubleGroupby { metrics } => {
                 let (start, end) = self.window(12 * HOUR_US);
                 let aggs = aggregates("avg", "mean", metrics);
-                let means: Vec<String> = CPU_METRICS[..metrics]
+                let means: Vec<String> = CPU_FIELDS[..metrics]
                     .iter()
                     .map(|m| format!("mean_{m}"))
                     .collect();
@@ -222,7 +209,7 @@ impl Drawer {
 }
 
 fn aggregates(function: &str, prefix: &str, metrics: usize) -> String {
-    CPU_METRICS[..metrics]
+    CPU_FIELDS[..metrics]
         .iter()
         .map(|m| format!("{function}({m}) AS {prefix}_{m}"))
         .collect::<Vec<_>>()

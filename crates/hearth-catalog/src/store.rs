@@ -468,7 +468,12 @@ impl Store {
 
     /// Reads `relative` under the root; `None` if it does not exist.
     pub async fn get_root_object(&self, relative: &str) -> Result<Option<Bytes>, CatalogError> {
-        match self.object_store.get(&self.root_key(relative)).await {
+        self.get_if_exists(&self.root_key(relative)).await
+    }
+
+    /// The bytes at `key`; `None` if there is no such object.
+    async fn get_if_exists(&self, key: &Path) -> Result<Option<Bytes>, CatalogError> {
+        match self.object_store.get(key).await {
             Ok(got) => Ok(Some(got.bytes().await?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
@@ -493,12 +498,15 @@ impl Store {
             if url.scheme() != self.url.scheme() || !url.as_str().starts_with(root) {
                 return Err(format!("outside the object store {root}"));
             }
-            url.as_str()[root.len()..]
-                .split('/')
-                .map(|s| {
-                    percent_decode(s).ok_or_else(|| format!("bad percent-encoding in {target}"))
-                })
-                .collect::<Result<_, _>>()?
+            let rest = &url.as_str()[root.len()..];
+            if rest.is_empty() || rest.ends_with('/') {
+                return Err("names a directory, not a file".into());
+            }
+            Path::from_url_path(rest)
+                .map_err(|e| format!("not a path of the store: {e}"))?
+                .parts()
+                .map(|p| p.as_ref().to_string())
+                .collect()
         } else if target.starts_with('/') || target.starts_with('\\') {
             return Err("a server path; name a path relative to the object store".into());
         } else {
@@ -540,9 +548,8 @@ impl Store {
         relative: &str,
         bytes: Bytes,
     ) -> Result<(), CatalogError> {
-        let key = self.view_file_key(db, view, relative);
-        self.object_store.put(&key, bytes.into()).await?;
-        Ok(())
+        self.put_object(&self.view_file_key(db, view, relative), bytes)
+            .await
     }
 
     /// Reads `relative` from the directory of view `view` of database `db`; `None` if it does
@@ -553,12 +560,8 @@ impl Store {
         view: &str,
         relative: &str,
     ) -> Result<Option<Bytes>, CatalogError> {
-        let key = self.view_file_key(db, view, relative);
-        match self.object_store.get(&key).await {
-            Ok(got) => Ok(Some(got.bytes().await?)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        self.get_if_exists(&self.view_file_key(db, view, relative))
+            .await
     }
 
     /// Deletes `relative` from the directory of view `view` (nothing if it does not exist).
@@ -650,24 +653,6 @@ impl Store {
         info!(tables = loaded, root = %self.url, "catalog loaded");
         Ok(())
     }
-}
-
-/// `%XX`-decoded `s`, `None` if an escape is malformed or the result is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

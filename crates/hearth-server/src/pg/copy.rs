@@ -431,13 +431,15 @@ where
             let sql = hearth_query::script::source_query(source);
             copy_out(client, s, &statement.to_string(), &sql, &format, cancel).await
         }
-        (false, CopyTarget::Stdin, CopySource::Table { table_name, columns }) => {
-            copy_in(client, s, &table_name.to_string(), columns, format).await
-        }
-        _ => Err(error(
-            "42501",
-            "permission denied: COPY from server files or to programs is not allowed; use STDIN or STDOUT (psql's \\copy), or COPY (query) TO 'path' under the object store".into(),
-        )),
+        (
+            false,
+            CopyTarget::Stdin,
+            CopySource::Table {
+                table_name,
+                columns,
+            },
+        ) => copy_in(client, s, &table_name.to_string(), columns, format).await,
+        _ => Err(error("42501", super::policy::FILE_COPY_REFUSED.into())),
     }
 }
 

@@ -20,6 +20,11 @@ use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 
+/// Why `COPY` from a server file or to a program is refused (SQLSTATE 42501).
+pub(super) const FILE_COPY_REFUSED: &str = "permission denied: COPY from server files or to \
+     programs is not allowed; use STDIN or STDOUT (psql's \\copy), or COPY (query) TO 'path' \
+     under the object store";
+
 /// Refuses statements remote clients may not run.
 pub(super) struct PolicyHook;
 
@@ -47,7 +52,7 @@ pub(super) fn check(statement: &Statement) -> Option<PgWireError> {
             CopyTarget::File { .. } if *to => None,
             CopyTarget::File { .. } | CopyTarget::Program { .. } => Some(refuse(
                 "42501",
-                "permission denied: COPY from server files or to programs is not allowed; use STDIN or STDOUT (psql's \\copy), or COPY (query) TO 'path' under the object store".into(),
+                FILE_COPY_REFUSED.into(),
             )),
         },
         Statement::Query(_)

@@ -84,6 +84,12 @@ impl Job {
             .map_err(|e| CronError::invalid(e.to_string()))
     }
 
+    /// Scheduled time `scheduled` is done with (succeeded, or failed for good).
+    fn finish(&mut self, scheduled: DateTime<Utc>) {
+        self.done = Some(self.done.map_or(scheduled, |d| d.max(scheduled)));
+        self.retry = None;
+    }
+
     /// What the job does next at `now`.
     pub fn due(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, u32, Option<DateTime<Utc>>)> {
         if !self.active {
@@ -389,36 +395,31 @@ impl Cron {
         let result = {
             let mut state = self.state.lock();
             let record = state.runs.iter_mut().find(|r| r.runid == runid);
-            let result = match (&outcome, record) {
-                (Ok(done), Some(r)) => {
-                    r.status = "succeeded".into();
-                    r.return_message = Some(
-                        done.iter()
-                            .map(|d| d.tag.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    );
-                    r.rows = done.last().and_then(|d| d.rows).map(|n| n as i64);
-                    r.end_time = Some(now);
+            let result = match &outcome {
+                Ok(done) => {
+                    if let Some(r) = record {
+                        r.status = "succeeded".into();
+                        let tags: Vec<&str> = done.iter().map(|d| d.tag.as_str()).collect();
+                        r.return_message = Some(tags.join("; "));
+                        r.rows = done.last().and_then(|d| d.rows).map(|n| n as i64);
+                        r.end_time = Some(now);
+                    }
                     Ok(runid)
                 }
-                (Err(e), Some(r)) => {
+                Err(e) => {
                     let (code, message) = e.sqlstate();
-                    r.status = "failed".into();
-                    r.sqlstate = Some(code.to_string());
-                    r.return_message = Some(message);
-                    r.end_time = Some(now);
-                    Err((runid, failed(code, e.sqlstate().1)))
+                    if let Some(r) = record {
+                        r.status = "failed".into();
+                        r.sqlstate = Some(code.to_string());
+                        r.return_message = Some(message.clone());
+                        r.end_time = Some(now);
+                    }
+                    Err((runid, failed(code, message)))
                 }
-                (Ok(_), None) => Ok(runid),
-                (Err(e), None) => Err((runid, failed(e.sqlstate().0, e.sqlstate().1))),
             };
             if !manual && let Some(job) = state.jobs.get_mut(&jobid) {
                 match &outcome {
-                    Ok(_) => {
-                        job.done = Some(job.done.map_or(scheduled, |d| d.max(scheduled)));
-                        job.retry = None;
-                    }
+                    Ok(_) => job.finish(scheduled),
                     Err(_) => settle_failure(job, &self.config.retry, scheduled, attempt, now),
                 }
             }
@@ -625,10 +626,7 @@ fn settle_failure(
                 at,
             });
         }
-        AfterFailure::Failed => {
-            job.done = Some(job.done.map_or(scheduled, |d| d.max(scheduled)));
-            job.retry = None;
-        }
+        AfterFailure::Failed => job.finish(scheduled),
     }
 }
 
@@ -647,10 +645,9 @@ fn no_job(job: &JobRef) -> QueryError {
 /// One row of one column, named as PostgreSQL names a function's result.
 fn rows_of(column: &str, values: ArrayRef) -> CommandResult {
     let schema = result_schema(column, values.data_type().clone());
-    match RecordBatch::try_new(schema.clone(), vec![values]) {
-        Ok(batch) => CommandResult::Rows(schema, vec![batch]),
-        Err(_) => CommandResult::Done("SELECT", Some(1)),
-    }
+    let batch = RecordBatch::try_new(schema.clone(), vec![values])
+        .expect("one column of the schema's own type");
+    CommandResult::Rows(schema, vec![batch])
 }
 
 fn result_schema(column: &str, data_type: DataType) -> SchemaRef {
