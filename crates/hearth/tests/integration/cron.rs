@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::server::{Server, http};
+use crate::server::{Server, http, sql};
 
 const T0: i64 = 1_764_547_200; // 2025-12-01 00:00:00 UTC
 
@@ -374,6 +374,27 @@ async fn manual_runs_export_into_the_object_store_identically_and_bad_calls_are_
         let e = client.simple_query(sql).await.unwrap_err();
         assert_eq!(code(e), want, "{sql}");
     }
+    // Over HTTP too: the call answers its row as a query does.
+    let (status, body) = sql(
+        &server,
+        "home",
+        "SELECT cron.schedule('http', '@hourly', 'SELECT 1')",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, serde_json::json!([{"schedule": 3}]));
+    let (status, body) = sql(&server, "home", "SELECT cron.unschedule('http')").await;
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!([{"unschedule": true}]))
+    );
+    let (status, body) = sql(&server, "home", "SELECT cron.unschedule('http')").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains("could not find valid entry"),
+        "{body}"
+    );
+
     // A job stays after a restart, with its runs.
     server.stop();
     let server = start(dir.path());

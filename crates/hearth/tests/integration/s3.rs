@@ -83,6 +83,29 @@ impl Moto {
             .collect()
     }
 
+    /// The bytes of object `key`, read with boto3 (which moto brings); `None` if it is missing.
+    pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let program = r#"
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="testing",
+                  aws_secret_access_key="testing", region_name="us-east-1")
+try:
+    body = s3.get_object(Bucket=sys.argv[2], Key=sys.argv[3])["Body"].read()
+except s3.exceptions.NoSuchKey:
+    sys.exit(3)
+sys.stdout.buffer.write(body)
+"#;
+        let out = Command::new("python3")
+            .args(["-c", program, &self.endpoint, &self.bucket, key])
+            .output()
+            .unwrap();
+        match out.status.code() {
+            Some(0) => Some(out.stdout),
+            Some(3) => None,
+            _ => panic!("python: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+
     /// Runs `script` (Python: `t` is the Delta table at `uri` opened by the `deltalake` package,
     /// `json` is imported) and returns what it prints: an independent reader of the bucket.
     pub(crate) fn read_delta(&self, uri: &str, script: &str) -> Vec<u8> {
@@ -700,4 +723,75 @@ async fn views_and_their_pending_buckets_travel_with_the_bucket() {
         rows(&pg, "SELECT * FROM energy_1d").await.unwrap(),
         rows(&pg, DAILY).await.unwrap()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_and_exports_travel_with_the_bucket() {
+    use crate::views::rows;
+    let moto = Moto::start("jobs").await;
+    let first = tempfile::tempdir().unwrap();
+    let server = start(first.path(), &moto, "p", &[]);
+    write_two_days(&server.url("/api/v3/write_lp?db=home&precision=s")).await;
+    let pg = server.pg("home").await;
+    pg.batch_execute(
+        "SELECT cron.schedule('export', '0 3 1 * *', $$
+           COPY (SELECT household, count(*) AS n FROM energy WHERE time < now()
+                 GROUP BY household ORDER BY household)
+             TO 'exports/energy.csv' (FORMAT csv, HEADER)
+         $$)",
+    )
+    .await
+    .unwrap();
+    pg.batch_execute("SELECT cron.run('export', '2025-12-01 03:00:00+00')")
+        .await
+        .unwrap();
+    let csv = moto
+        .get("p/exports/energy.csv")
+        .expect("the export is in the bucket");
+    assert_eq!(String::from_utf8(csv).unwrap(), "household,n\nh1,2\nh2,1\n");
+    // The full URL of the bucket's prefix is the same place; another bucket or prefix is not.
+    pg.batch_execute(&format!(
+        "COPY (SELECT 1 AS one) TO 's3://{}/p/exports/one.parquet' (FORMAT parquet)",
+        moto.bucket
+    ))
+    .await
+    .unwrap();
+    let parquet = moto.get("p/exports/one.parquet").unwrap();
+    assert_eq!(&parquet[..4], b"PAR1");
+    for target in ["s3://other/p/x.csv", "s3://jobs/q/x.csv"] {
+        let e = pg
+            .batch_execute(&format!("COPY (SELECT 1) TO '{target}' (FORMAT csv)"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code().unwrap().code(), "42501", "{target}");
+    }
+    assert_eq!(moto.keys("q/").await, Vec::<String>::new());
+    drop(pg);
+    assert!(server.stop().success());
+    assert!(
+        moto.keys("p/_cron/")
+            .await
+            .contains(&"p/_cron/state.json".to_string())
+    );
+
+    // A fresh node on the same bucket has the job and its run.
+    let fresh = tempfile::tempdir().unwrap();
+    let server = start(fresh.path(), &moto, "p", &[]);
+    let pg = server.pg("home").await;
+    assert_eq!(
+        rows(&pg, "SELECT jobname, schedule FROM cron.job")
+            .await
+            .unwrap(),
+        [["export", "0 3 1 * *"]]
+    );
+    assert_eq!(
+        rows(
+            &pg,
+            "SELECT status, return_message, scheduled_time FROM cron.job_run_details"
+        )
+        .await
+        .unwrap(),
+        [["succeeded", "COPY 2", "2025-12-01 03:00:00+00"]]
+    );
+    assert!(server.stop().success());
 }

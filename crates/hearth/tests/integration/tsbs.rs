@@ -6,6 +6,7 @@
 use std::process::Command;
 
 use hearth_bench::generate::{GenerateConfig, UseCase, generate};
+use hearth_bench::query::{QUERY_TYPES, QueryLoad, run};
 
 use crate::server::{Server, post};
 
@@ -71,25 +72,41 @@ async fn tsbs_queries_answer_what_duckdb_answers() {
          it):\n{stdout}\n{stderr}"
     );
     // Every query type ran and matched.
-    for kind in [
-        "single-groupby-1-1-1",
-        "single-groupby-1-1-12",
-        "single-groupby-5-1-12",
-        "single-groupby-5-8-1",
-        "cpu-max-all-8",
-        "double-groupby-1",
-        "double-groupby-all",
-        "high-cpu-all",
-        "high-cpu-1",
-        "lastpoint",
-        "groupby-orderby-limit",
-    ] {
+    for kind in QUERY_TYPES {
         assert!(
             stdout.lines().any(|l| {
                 let mut words = l.split_whitespace();
                 words.next() == Some(kind) && words.next() == Some("ok")
             }),
             "{kind} not reported as matching:\n{stdout}"
+        );
+    }
+
+    // The load tool's `query` against the same server: every type runs over the PostgreSQL
+    // protocol with its own draws, and lastpoint answers one row per host.
+    let reports = run(&QueryLoad {
+        url: format!("postgres://test@{}/tsbs", server.pg),
+        types: QUERY_TYPES.iter().map(|t| t.to_string()).collect(),
+        iterations: 2,
+        warmup: 1,
+        seed: 3,
+    })
+    .await
+    .expect("hearth-bench query runs");
+    assert_eq!(reports.len(), QUERY_TYPES.len());
+    for r in &reports {
+        assert_eq!(r.times.len(), 2, "{}", r.name);
+        let expected = match r.name.as_str() {
+            "lastpoint" => Some(10),
+            "groupby-orderby-limit" => Some(5),
+            _ => None,
+        };
+        if let Some(n) = expected {
+            assert_eq!(r.rows, vec![n, n], "{}", r.name);
+        }
+        assert!(
+            r.rows.iter().all(|&n| n > 0) || r.name.starts_with("high-cpu"),
+            "{r:?}"
         );
     }
 }
