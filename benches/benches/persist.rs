@@ -32,13 +32,13 @@ fn persist(c: &mut Criterion) {
     let schema = table.arrow_schema();
     let tags = table.tag_indices();
     let rows: usize = chunks.iter().map(|(_, b)| b.num_rows()).sum();
-    let merged = merge_chunks(&chunks, &schema, &tags).unwrap();
+    let merged = merge_chunks(&chunks, &schema, &tags, false).unwrap();
 
     let mut group = c.benchmark_group("persist");
     group.sample_size(10);
     group.throughput(Throughput::Elements(rows as u64));
     group.bench_function("merge_chunks_200k_rows", |b| {
-        b.iter(|| black_box(merge_chunks(&chunks, &schema, &tags).unwrap()))
+        b.iter(|| black_box(merge_chunks(&chunks, &schema, &tags, false).unwrap()))
     });
     group.throughput(Throughput::Elements(merged.num_rows() as u64));
     group.bench_function("write_parquet_100k_rows", |b| {

@@ -199,6 +199,41 @@ impl Database {
             .clone())
     }
 
+    /// Whether `name` is reserved for a relation that is not a table (see
+    /// [`Database::reserve`]).
+    pub fn is_reserved(&self, name: &str) -> bool {
+        self.reserved.read().contains(name)
+    }
+
+    /// Creates table `name` with `schema` (a SQL table's declared columns). `Ok(None)` if a
+    /// table or view of that name exists (and then nothing changes).
+    pub fn create_table(
+        &self,
+        name: &str,
+        schema: TableSchema,
+    ) -> Result<Option<Arc<Table>>, CatalogError> {
+        names::check_table(name)?;
+        let mut tables = self.tables.write();
+        if tables.contains_key(name) || self.reserved.read().contains(name) {
+            return Ok(None);
+        }
+        let table = Arc::new(Table::new(
+            &self.name,
+            name,
+            TableState {
+                schema,
+                ..TableState::default()
+            },
+        ));
+        tables.insert(name.to_string(), table.clone());
+        Ok(Some(table))
+    }
+
+    /// Removes table `name` from the database; returns it if it existed.
+    pub fn remove_table(&self, name: &str) -> Option<Arc<Table>> {
+        self.tables.write().remove(name)
+    }
+
     /// Inserts a table loaded from the store.
     pub fn insert_table(&self, table: Table) {
         self.tables

@@ -32,6 +32,10 @@ pub const WAL_APP_ID: &str = "hearth-wal";
 pub const DATE_COLUMN: &str = "date";
 /// Column metadata key marking tag columns in the Delta schema.
 pub const KIND_KEY: &str = "hearth.kind";
+/// [`KIND_KEY`] value of a SQL table's primary key columns.
+pub const KIND_PRIMARY_KEY: &str = "key";
+/// [`KIND_KEY`] value of a SQL table's `time` column, which SQL does not see.
+pub const KIND_HIDDEN: &str = "hidden";
 
 fn delta_err(table: &str) -> impl FnOnce(DeltaTableError) -> CatalogError + '_ {
     move |source| CatalogError::Delta {
@@ -47,21 +51,31 @@ fn field_delta_type(t: FieldType) -> DataType {
         FieldType::UInteger => DataType::decimal(20, 0).expect("20,0 is a valid decimal"),
         FieldType::String => DataType::STRING,
         FieldType::Boolean => DataType::BOOLEAN,
+        FieldType::Timestamp => DataType::TIMESTAMP,
     }
 }
 
-/// The Delta schema of a table: `time`, `date`, then tags and fields in schema order.
+fn kind_marker(kind: &str) -> [(&'static str, MetadataValue); 1] {
+    [(KIND_KEY, MetadataValue::String(kind.into()))]
+}
+
+/// The Delta schema of a table: `time`, `date`, then tags and fields in schema order. A SQL
+/// table's `time` is marked `hearth.kind = hidden`, its key columns `hearth.kind = key`.
 pub fn delta_schema(schema: &TableSchema) -> Result<StructType, CatalogError> {
-    let mut fields = vec![
-        StructField::nullable(TIME_COLUMN, DataType::TIMESTAMP),
-        StructField::nullable(DATE_COLUMN, DataType::DATE),
-    ];
+    let mut time = StructField::nullable(TIME_COLUMN, DataType::TIMESTAMP);
+    if schema.is_sql_table() {
+        time = time.with_metadata(kind_marker(KIND_HIDDEN));
+    }
+    let mut fields = vec![time, StructField::nullable(DATE_COLUMN, DataType::DATE)];
     for c in schema.columns() {
         match c.kind {
             ColumnKind::Time => {}
             ColumnKind::Tag => fields.push(
-                StructField::nullable(&c.name, DataType::STRING)
-                    .with_metadata([(KIND_KEY, MetadataValue::String("tag".into()))]),
+                StructField::nullable(&c.name, DataType::STRING).with_metadata(kind_marker("tag")),
+            ),
+            ColumnKind::Key(t) => fields.push(
+                StructField::nullable(&c.name, field_delta_type(t))
+                    .with_metadata(kind_marker(KIND_PRIMARY_KEY)),
             ),
             ColumnKind::Field(t) => {
                 fields.push(StructField::nullable(&c.name, field_delta_type(t)))
@@ -76,34 +90,48 @@ pub fn delta_schema(schema: &TableSchema) -> Result<StructType, CatalogError> {
 
 /// Reads a Hearth table schema back from a Delta schema.
 pub fn table_schema(delta: &StructType) -> TableSchema {
-    let mut out = TableSchema::new();
+    let marker = |f: &StructField| match f.metadata().get(KIND_KEY) {
+        Some(MetadataValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let sql = delta
+        .fields()
+        .any(|f| f.name() == TIME_COLUMN && marker(f) == KIND_HIDDEN);
+    let mut columns = Vec::new();
     for f in delta.fields() {
         let name = f.name().as_str();
         if name == TIME_COLUMN || name == DATE_COLUMN {
             continue;
         }
-        let is_tag =
-            matches!(f.metadata().get(KIND_KEY), Some(MetadataValue::String(s)) if s == "tag");
-        let kind = if is_tag {
-            ColumnKind::Tag
+        let t = f.data_type();
+        let ft = if *t == DataType::DOUBLE {
+            FieldType::Float
+        } else if *t == DataType::LONG {
+            FieldType::Integer
+        } else if *t == DataType::STRING {
+            FieldType::String
+        } else if *t == DataType::BOOLEAN {
+            FieldType::Boolean
+        } else if *t == DataType::TIMESTAMP {
+            FieldType::Timestamp
+        } else if DataType::decimal(20, 0).is_ok_and(|d| d == *t) {
+            FieldType::UInteger
         } else {
-            let t = f.data_type();
-            let ft = if *t == DataType::DOUBLE {
-                FieldType::Float
-            } else if *t == DataType::LONG {
-                FieldType::Integer
-            } else if *t == DataType::STRING {
-                FieldType::String
-            } else if *t == DataType::BOOLEAN {
-                FieldType::Boolean
-            } else if DataType::decimal(20, 0).is_ok_and(|d| d == *t) {
-                FieldType::UInteger
-            } else {
-                continue;
-            };
-            ColumnKind::Field(ft)
+            continue;
         };
-        out.add(name, kind);
+        let kind = match marker(f).as_str() {
+            "tag" => ColumnKind::Tag,
+            KIND_PRIMARY_KEY if sql => ColumnKind::Key(ft),
+            _ => ColumnKind::Field(ft),
+        };
+        columns.push((name.to_string(), kind));
+    }
+    if sql && let Some(schema) = TableSchema::sql_table(&columns) {
+        return schema;
+    }
+    let mut out = TableSchema::new();
+    for (name, kind) in columns {
+        out.add(&name, kind);
     }
     out
 }
@@ -262,7 +290,7 @@ fn tags_partly_null(stats: &str, schema: &TableSchema) -> bool {
     schema
         .columns()
         .iter()
-        .filter(|c| c.kind == ColumnKind::Tag)
+        .filter(|c| matches!(c.kind, ColumnKind::Tag | ColumnKind::Key(_)))
         .filter_map(|c| nulls.get(&c.name))
         .any(|n| n.as_u64().is_none_or(|n| n > 0 && n < rows))
 }
@@ -488,6 +516,31 @@ mod tests {
         let delta = delta_schema(&s).unwrap();
         assert_eq!(delta.fields().next().unwrap().name(), "time");
         assert_eq!(table_schema(&delta), s);
+    }
+
+    #[test]
+    fn sql_table_schema_round_trips_through_delta() {
+        let s = TableSchema::sql_table(&[
+            ("household".into(), ColumnKind::Key(FieldType::String)),
+            ("period_start".into(), ColumnKind::Key(FieldType::Timestamp)),
+            ("amount_eur".into(), ColumnKind::Field(FieldType::Float)),
+            ("valid_to".into(), ColumnKind::Field(FieldType::Timestamp)),
+        ])
+        .unwrap();
+        let delta = delta_schema(&s).unwrap();
+        let back = table_schema(&delta);
+        assert_eq!(back, s);
+        assert!(back.is_sql_table() && back.has_primary_key());
+        assert_eq!(back.tag_indices(), [0, 1]);
+        let visible: Vec<_> = back.visible_columns().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            visible,
+            ["household", "period_start", "amount_eur", "valid_to"]
+        );
+        // A line protocol table never reads as a SQL table.
+        let mut lp = TableSchema::new();
+        lp.add("v", ColumnKind::Field(FieldType::Float));
+        assert!(!table_schema(&delta_schema(&lp).unwrap()).is_sql_table());
     }
 
     #[test]

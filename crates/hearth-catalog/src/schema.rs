@@ -4,6 +4,13 @@
 //! (the measured values, each with the type of its first write) and one `time` column. Columns
 //! keep the order in which they first appeared; the `time` column is always last. Schemas only
 //! grow: a column is never dropped or retyped, which keeps old Parquet files readable.
+//!
+//! A SQL table (`CREATE TABLE`) is stored the same way, with its columns declared up front: its
+//! primary key columns are [`ColumnKind::Key`] (of any type; with the hidden `time` they are
+//! the identity, like tags), the others fields, and `time` is hidden from SQL: the same instant
+//! (the epoch) for every row of a table with a primary key, so a row with an existing key
+//! replaces it, and a distinct row number for every row of a table without one, so rows are
+//! only ever appended.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +35,8 @@ pub enum FieldType {
     String,
     /// Boolean.
     Boolean,
+    /// An instant, UTC microseconds (`timestamp`; SQL tables only: line protocol has none).
+    Timestamp,
 }
 
 impl FieldType {
@@ -39,6 +48,7 @@ impl FieldType {
             FieldType::UInteger => DataType::Decimal128(20, 0),
             FieldType::String => DataType::Utf8,
             FieldType::Boolean => DataType::Boolean,
+            FieldType::Timestamp => time_type(),
         }
     }
 
@@ -50,6 +60,7 @@ impl FieldType {
             DataType::Decimal128(20, 0) => FieldType::UInteger,
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => FieldType::String,
             DataType::Boolean => FieldType::Boolean,
+            DataType::Timestamp(_, _) => FieldType::Timestamp,
             _ => return None,
         })
     }
@@ -62,6 +73,7 @@ impl FieldType {
             FieldType::UInteger => "unsigned integer",
             FieldType::String => "string",
             FieldType::Boolean => "boolean",
+            FieldType::Timestamp => "timestamp",
         }
     }
 }
@@ -73,6 +85,8 @@ pub enum ColumnKind {
     Tag,
     /// A field of the given type.
     Field(FieldType),
+    /// A primary key column of a SQL table: part of the row identity, of the given type.
+    Key(FieldType),
     /// The `time` column.
     Time,
 }
@@ -80,11 +94,21 @@ pub enum ColumnKind {
 impl ColumnKind {
     /// The Arrow type of a column of this kind.
     pub fn arrow_type(self) -> DataType {
+        self.value_type().arrow_type()
+    }
+
+    /// The type of the values of a column of this kind (a tag's are strings).
+    pub fn value_type(self) -> FieldType {
         match self {
-            ColumnKind::Tag => DataType::Utf8,
-            ColumnKind::Field(t) => t.arrow_type(),
-            ColumnKind::Time => time_type(),
+            ColumnKind::Tag => FieldType::String,
+            ColumnKind::Field(t) | ColumnKind::Key(t) => t,
+            ColumnKind::Time => FieldType::Timestamp,
         }
+    }
+
+    /// Whether the column is part of the row identity (a tag, a key or `time`).
+    pub fn is_identity(self) -> bool {
+        !matches!(self, ColumnKind::Field(_))
     }
 }
 
@@ -107,6 +131,8 @@ pub struct Column {
 pub struct TableSchema {
     columns: Vec<Column>,
     index: HashMap<String, usize>,
+    /// A SQL table: columns declared by `CREATE TABLE`, `time` hidden.
+    sql: bool,
 }
 
 impl Default for TableSchema {
@@ -121,9 +147,46 @@ impl TableSchema {
         let mut schema = TableSchema {
             columns: Vec::new(),
             index: HashMap::new(),
+            sql: false,
         };
         schema.push(TIME_COLUMN, ColumnKind::Time);
         schema
+    }
+
+    /// The schema of a SQL table with `columns` (keys and fields, in order) and the hidden
+    /// `time`. `None` if a name repeats or is `time`.
+    pub fn sql_table(columns: &[(String, ColumnKind)]) -> Option<TableSchema> {
+        let mut schema = TableSchema::new();
+        schema.sql = true;
+        for (name, kind) in columns {
+            if schema.kind(name).is_some() || *kind == ColumnKind::Time || *kind == ColumnKind::Tag
+            {
+                return None;
+            }
+            schema.add(name, *kind);
+        }
+        Some(schema)
+    }
+
+    /// Whether this is a SQL table (`CREATE TABLE`): `time` is hidden, lines cannot write it.
+    pub fn is_sql_table(&self) -> bool {
+        self.sql
+    }
+
+    /// Whether this is a SQL table with a primary key (its rows replace rows of equal key).
+    pub fn has_primary_key(&self) -> bool {
+        self.sql
+            && self
+                .columns
+                .iter()
+                .any(|c| matches!(c.kind, ColumnKind::Key(_)))
+    }
+
+    /// The columns SQL sees: all, but the hidden `time` of a SQL table.
+    pub fn visible_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns
+            .iter()
+            .filter(move |c| !(self.sql && c.kind == ColumnKind::Time))
     }
 
     fn push(&mut self, name: &str, kind: ColumnKind) {
@@ -144,12 +207,13 @@ impl TableSchema {
         self.index.get(name).map(|&i| self.columns[i].kind)
     }
 
-    /// Positions of the tag columns in [`TableSchema::columns`] (and the Arrow schema).
+    /// Positions of the tag columns (a SQL table's key columns) in [`TableSchema::columns`]
+    /// (and the Arrow schema): with `time`, the identity of a row.
     pub fn tag_indices(&self) -> Vec<usize> {
         self.columns
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.kind == ColumnKind::Tag)
+            .filter(|(_, c)| matches!(c.kind, ColumnKind::Tag | ColumnKind::Key(_)))
             .map(|(i, _)| i)
             .collect()
     }
@@ -170,7 +234,11 @@ impl TableSchema {
     }
 
     /// Adds every column of `other` that this schema lacks. Conflicting kinds keep this schema's.
+    /// A SQL table's columns are fixed at creation: nothing is added to them.
     pub fn merge(&mut self, other: &TableSchema) {
+        if self.sql {
+            return;
+        }
         for c in other.columns() {
             self.add(&c.name, c.kind);
         }

@@ -277,9 +277,21 @@ impl Store {
         stats: &[String],
         seq: u64,
     ) -> Result<i64, CatalogError> {
-        let key = (table.db().to_string(), table.name().to_string());
         let full = format!("{}.{}", table.db(), table.name());
         let mut tables = self.tables.lock().await;
+        let delta_table = self.delta_table(&mut tables, table, schema).await?;
+        delta::commit(delta_table, &full, schema, files, stats, seq).await
+    }
+
+    /// The open Delta table of `table`, opened or created (with `schema`) if need be.
+    async fn delta_table<'a>(
+        &self,
+        tables: &'a mut HashMap<(String, String), DeltaTable>,
+        table: &Table,
+        schema: &TableSchema,
+    ) -> Result<&'a mut DeltaTable, CatalogError> {
+        let key = (table.db().to_string(), table.name().to_string());
+        let full = format!("{}.{}", table.db(), table.name());
         if !tables.contains_key(&key) {
             let url = self.table_url(table.db(), table.name())?;
             if let Some(dir) = &self.local_dir {
@@ -295,8 +307,49 @@ impl Store {
                 .await?;
             tables.insert(key.clone(), t);
         }
-        let delta_table = tables.get_mut(&key).expect("inserted above");
-        delta::commit(delta_table, &full, schema, files, stats, seq).await
+        Ok(tables.get_mut(&key).expect("inserted above"))
+    }
+
+    /// Creates the Delta table of `table` now, with its schema (a SQL table exists in the store
+    /// from `CREATE TABLE` on, before any row). Returns its version.
+    pub async fn create_table_log(&self, table: &Table) -> Result<i64, CatalogError> {
+        let mut tables = self.tables.lock().await;
+        let delta_table = self
+            .delta_table(&mut tables, table, &table.schema())
+            .await?;
+        Ok(delta_table.version().map_or(0, |v| v as i64))
+    }
+
+    /// Deletes everything in the directory of table `table` of database `db`: its Delta log
+    /// and its files.
+    pub async fn drop_table_dir(&self, db: &str, table: &str) -> Result<(), CatalogError> {
+        self.tables
+            .lock()
+            .await
+            .remove(&(db.to_string(), table.to_string()));
+        self.delete_dir(&[db, table]).await
+    }
+
+    /// Deletes every object under directory `names` of the root.
+    async fn delete_dir(&self, names: &[&str]) -> Result<(), CatalogError> {
+        let dir = self.dir_path(names);
+        let keys: Vec<Path> = self
+            .object_store
+            .list(Some(&dir))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
+        for key in keys {
+            match self.object_store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(local) = &self.local_dir {
+            // The local store leaves empty directories behind.
+            let _ = std::fs::remove_dir_all(names.iter().fold(local.clone(), |p, n| p.join(n)));
+        }
+        Ok(())
     }
 
     /// Stores the settings of database `db` (`<root>/<db>/_hearth.json`; the leading `_` keeps
@@ -582,24 +635,7 @@ impl Store {
     /// and its files.
     pub async fn drop_view_dir(&self, db: &str, view: &str) -> Result<(), CatalogError> {
         self.tables.lock().await.remove(&Self::view_key(db, view));
-        let dir = self.dir_path(&[db, VIEWS_DIR, view]);
-        let keys: Vec<Path> = self
-            .object_store
-            .list(Some(&dir))
-            .map_ok(|m| m.location)
-            .try_collect()
-            .await?;
-        for key in keys {
-            match self.object_store.delete(&key).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if let Some(local) = &self.local_dir {
-            // The local store leaves empty directories behind.
-            let _ = std::fs::remove_dir_all(local.join(db).join(VIEWS_DIR).join(view));
-        }
-        Ok(())
+        self.delete_dir(&[db, VIEWS_DIR, view]).await
     }
 
     /// Deletes the files of view `view`'s Delta table that were replaced more than `grace` ago,
@@ -625,17 +661,30 @@ impl Store {
             if crate::names::check_database(&db_name).is_err() {
                 continue;
             }
+            let dirs = self.list_dirs(&self.dir_path(&[db_name.as_str()])).await?;
+            let mut tables = Vec::new();
+            for table_name in &dirs {
+                if crate::names::check_table(table_name).is_ok()
+                    && self.has_log(&db_name, table_name).await?
+                {
+                    tables.push(table_name.clone());
+                }
+            }
+            // A database is a directory with its settings file, tables or views; any other
+            // directory (exports written under the root, say) is not one.
+            let settings = self.dir_path(&[db_name.as_str()]).join(SETTINGS_FILE);
+            let has_settings = match self.object_store.head(&settings).await {
+                Ok(_) => true,
+                Err(object_store::Error::NotFound { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if !has_settings && tables.is_empty() && !dirs.iter().any(|d| d == VIEWS_DIR) {
+                continue;
+            }
             let db = catalog.database_or_create(&db_name)?;
             self.load_database_settings(&db).await?;
-            for table_name in self.list_dirs(&self.dir_path(&[db_name.as_str()])).await? {
-                if crate::names::check_table(&table_name).is_err() {
-                    continue;
-                }
+            for table_name in tables {
                 let full = format!("{db_name}.{table_name}");
-                if !self.has_log(&db_name, &table_name).await? {
-                    warn!(table = %full, "directory without a Delta log ignored");
-                    continue;
-                }
                 let url = self.table_url(&db_name, &table_name)?;
                 let Some(t) = delta::open(self.object_store(), &url, &full).await? else {
                     warn!(table = %full, "directory without a Delta log ignored");

@@ -244,22 +244,29 @@ impl SchemaProvider for PublicSchema {
             }
             return Ok(None);
         };
+        let schema = table.schema();
+        let raw = RawTable::new(
+            table.clone(),
+            self.storage.buffer().clone(),
+            self.storage.store().clone(),
+        );
+        // A SQL table's rows have no time of their own: no retention, no latest-row cache.
+        if schema.is_sql_table() {
+            return Ok(Some(Arc::new(TsTable::try_new(
+                table,
+                Arc::new(raw),
+                None,
+            )?)));
+        }
         let retention = self.storage.retention(&self.db);
         let last = LastSource {
             db: self.db.clone(),
             table: table.name().to_string(),
-            schema: table.schema(),
+            schema,
             cache: self.storage.last().clone(),
             retention,
         };
-        let raw = Arc::new(
-            RawTable::new(
-                table.clone(),
-                self.storage.buffer().clone(),
-                self.storage.store().clone(),
-            )
-            .with_last(last),
-        );
+        let raw = Arc::new(raw.with_last(last));
         Ok(Some(Arc::new(TsTable::try_new(table, raw, retention)?)))
     }
 

@@ -13,6 +13,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::CatalogProviderList;
 use datafusion::catalog::Session;
+use datafusion::common::ScalarValue;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::SessionStateBuilder;
@@ -20,11 +21,12 @@ use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionState;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{Expr, LogicalPlan, ident, lit};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use hearth_catalog::schema::ColumnKind;
 use hearth_storage::Storage;
 
 use crate::catalogs::{Catalogs, PUBLIC};
@@ -291,6 +293,7 @@ impl QueryEngine {
     /// `ALTER DATABASE`, an extension's statements); `DELETE` is planned by DataFusion.
     pub fn is_command(&self, sql: &str) -> bool {
         self.extensions.iter().any(|e| e.recognizes(sql))
+            || crate::tables::parse(sql).is_some()
             || matches!(
                 crate::ddl::parse(sql),
                 Some(Err(_))
@@ -355,6 +358,12 @@ impl QueryEngine {
         if let Some(extension) = self.extensions.iter().find(|e| e.recognizes(sql)) {
             return Some(extension.execute(self, db, sql).await);
         }
+        if let Some(command) = crate::tables::parse(sql) {
+            return Some(match command {
+                Ok(command) => self.table_command(db, command).await,
+                Err(e) => Err(e),
+            });
+        }
         let command = match crate::ddl::parse(sql)? {
             Ok(command) => command,
             Err(message) => {
@@ -400,6 +409,63 @@ impl QueryEngine {
             }
         };
         Some(done.map(|(tag, rows)| CommandResult::Done(tag, rows)))
+    }
+
+    /// Runs `CREATE TABLE` / `DROP TABLE` in database `db` (see [`tables`](crate::tables)).
+    async fn table_command(
+        &self,
+        db: &str,
+        command: crate::tables::TableCommand,
+    ) -> Result<CommandResult, QueryError> {
+        use crate::tables::TableCommand;
+        let Some(database) = self.storage.catalog().database(db) else {
+            return Err(QueryError::DatabaseNotFound(db.to_string()));
+        };
+        let failed = |e: hearth_storage::StorageError| QueryError::Command {
+            code: match &e {
+                hearth_storage::StorageError::Rows { code, .. } => code,
+                hearth_storage::StorageError::Catalog(_) => "42602",
+                _ => "58030",
+            },
+            message: e.to_string(),
+        };
+        match command {
+            TableCommand::Create {
+                name,
+                if_not_exists,
+                schema,
+            } => match self.storage.create_table(db, &name, schema).await {
+                Ok(true) => Ok(CommandResult::Done("CREATE TABLE", None)),
+                Ok(false) if if_not_exists => Ok(CommandResult::Done("CREATE TABLE", None)),
+                Ok(false) => Err(QueryError::Command {
+                    code: "42P07",
+                    message: format!("relation \"{name}\" already exists"),
+                }),
+                Err(e) => Err(failed(e)),
+            },
+            TableCommand::Drop { names, if_exists } => {
+                for name in &names {
+                    if database.is_reserved(name) {
+                        return Err(QueryError::Command {
+                            code: "42809",
+                            message: format!(
+                                "\"{name}\" is not a table; use DROP MATERIALIZED VIEW"
+                            ),
+                        });
+                    }
+                    if database.table(name).is_none() && !if_exists {
+                        return Err(QueryError::Command {
+                            code: "42P01",
+                            message: format!("table \"{name}\" does not exist"),
+                        });
+                    }
+                }
+                for name in &names {
+                    self.storage.drop_table(db, name).await.map_err(failed)?;
+                }
+                Ok(CommandResult::Done("DROP TABLE", None))
+            }
+        }
     }
 
     /// The columns Hearth's own statement `sql` answers with, if it answers with rows.
@@ -499,18 +565,36 @@ impl QueryEngine {
                     code: "42P01",
                     message: format!("relation \"{table}\" does not exist"),
                 })?;
-            let identity: Vec<String> = schema
-                .columns()
-                .iter()
-                .filter(|c| !matches!(c.kind, hearth_catalog::schema::ColumnKind::Field(_)))
-                .map(|c| c.name.clone())
-                .collect();
             let mut df = ctx.table(dml.table_name.clone()).await?;
             if let Some(p) = &predicate {
                 df = df.filter(p.clone())?;
             }
-            let names: Vec<&str> = identity.iter().map(String::as_str).collect();
-            let batches = df.select_columns(&names)?.collect().await?;
+            let identity: Vec<Expr> = schema
+                .columns()
+                .iter()
+                .filter(|c| c.kind.is_identity())
+                .map(|c| match c.kind {
+                    // A SQL table's hidden time: the same for every row of a keyed table.
+                    ColumnKind::Time if schema.is_sql_table() => {
+                        lit(ScalarValue::TimestampMicrosecond(
+                            Some(0),
+                            Some(hearth_catalog::schema::TIME_ZONE.into()),
+                        ))
+                        .alias(c.name.as_str())
+                    }
+                    _ => ident(c.name.as_str()),
+                })
+                .collect();
+            if schema.is_sql_table() && !schema.has_primary_key() {
+                return Err(QueryError::Command {
+                    code: "0A000",
+                    message: format!(
+                        "DELETE from table \"{table}\" is not supported: it has no primary key \
+                         (DROP TABLE, or declare a PRIMARY KEY)"
+                    ),
+                });
+            }
+            let batches = df.select(identity)?.collect().await?;
             let matched = batches.iter().map(|b| b.num_rows()).sum();
             let text = predicate.map_or_else(|| "true".to_string(), |p| p.to_string());
             self.storage

@@ -23,6 +23,7 @@ pub mod queries;
 pub mod script;
 pub mod split;
 pub mod system;
+pub mod tables;
 
 pub use engine::QueryEngine;
 pub use error::QueryError;

@@ -133,6 +133,11 @@ impl RawTable {
         self
     }
 
+    /// Whether the table was created with `CREATE TABLE` (its `time` hidden).
+    pub fn is_sql_table(&self) -> bool {
+        self.table_schema.is_sql_table()
+    }
+
     /// Where the latest rows per series of this table are kept, if anywhere.
     pub fn last_source(&self) -> Option<&LastSource> {
         self.last.as_ref()
@@ -210,7 +215,7 @@ impl RawTable {
         };
         let mut exprs = Vec::new();
         for c in self.table_schema.columns() {
-            if c.kind == ColumnKind::Tag {
+            if matches!(c.kind, ColumnKind::Tag | ColumnKind::Key(_)) {
                 let column = PhysicalColumn::new_with_schema(&c.name, &self.raw_schema)?;
                 exprs.push(PhysicalSortExpr::new(
                     Arc::new(column),
@@ -524,12 +529,17 @@ impl TsTable {
         // The schema SQL sees is the merged plan's (nullability as the aggregate gives it).
         let merged = ts.merged_plan(ts.raw.clone(), None)?;
         let schema_seen = Arc::new(merged.schema().as_arrow().clone());
-        debug_assert_eq!(schema_seen.fields().len(), schema.fields().len());
-        debug_assert!(schema_seen.field_with_name(TIME_COLUMN).is_ok());
+        let hidden = usize::from(ts.raw.table_schema.is_sql_table());
+        debug_assert_eq!(schema_seen.fields().len() + hidden, schema.fields().len());
         Ok(TsTable {
             schema: schema_seen,
             ..ts
         })
+    }
+
+    /// Whether the table was created with `CREATE TABLE` (its `time` hidden).
+    pub fn is_sql_table(&self) -> bool {
+        self.raw.is_sql_table()
     }
 
     /// Where the latest rows per series of this table are kept, if anywhere.
@@ -550,8 +560,7 @@ impl TsTable {
     fn columns(&self) -> Vec<Expr> {
         self.raw
             .table_schema
-            .columns()
-            .iter()
+            .visible_columns()
             .map(|c| ident(c.name.as_str()))
             .collect()
     }
@@ -567,19 +576,27 @@ impl TsTable {
 
     /// `raw` merged: per identity, each field's latest value by rank (rows restricted to
     /// `only`: an identity includes its time, so a time condition keeps or drops all its rows).
+    /// In a SQL table the latest row of a key replaces the others whole, NULLs included.
     fn merged_plan(&self, raw: Arc<RawTable>, only: Option<Expr>) -> Result<LogicalPlan> {
         let schema = &self.raw.table_schema;
         let by_rank = vec![ident(RANK).sort(true, false)];
+        let nulls = if schema.is_sql_table() {
+            NullTreatment::RespectNulls
+        } else {
+            NullTreatment::IgnoreNulls
+        };
         let mut group: Vec<Expr> = Vec::new();
         let mut aggregates: Vec<Expr> = Vec::new();
         for c in schema.columns() {
             match c.kind {
-                ColumnKind::Tag | ColumnKind::Time => group.push(ident(c.name.as_str())),
+                ColumnKind::Tag | ColumnKind::Key(_) | ColumnKind::Time => {
+                    group.push(ident(c.name.as_str()))
+                }
                 ColumnKind::Field(_) => aggregates.push(
                     last_value_udaf()
                         .call(vec![ident(c.name.as_str())])
                         .order_by(by_rank.clone())
-                        .null_treatment(NullTreatment::IgnoreNulls)
+                        .null_treatment(nulls)
                         .build()?
                         .alias(c.name.as_str()),
                 ),

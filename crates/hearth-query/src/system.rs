@@ -122,18 +122,23 @@ impl SystemSchema {
         let (mut tables, mut names, mut positions, mut types, mut kinds) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for t in self.tables() {
-            for (i, c) in t.schema().columns().iter().enumerate() {
+            for (i, c) in t.schema().visible_columns().enumerate() {
                 tables.push(t.name().to_string());
                 names.push(c.name.clone());
                 positions.push(i as i64 + 1);
-                let (sql_type, kind) = match c.kind {
-                    ColumnKind::Tag => ("text", "tag"),
-                    ColumnKind::Time => ("timestamp with time zone", "time"),
-                    ColumnKind::Field(FieldType::Float) => ("double precision", "field"),
-                    ColumnKind::Field(FieldType::Integer) => ("bigint", "field"),
-                    ColumnKind::Field(FieldType::UInteger) => ("numeric(20,0)", "field"),
-                    ColumnKind::Field(FieldType::String) => ("text", "field"),
-                    ColumnKind::Field(FieldType::Boolean) => ("boolean", "field"),
+                let kind = match c.kind {
+                    ColumnKind::Tag => "tag",
+                    ColumnKind::Time => "time",
+                    ColumnKind::Field(_) => "field",
+                    ColumnKind::Key(_) => "primary key",
+                };
+                let sql_type = match c.kind.value_type() {
+                    FieldType::Float => "double precision",
+                    FieldType::Integer => "bigint",
+                    FieldType::UInteger => "numeric(20,0)",
+                    FieldType::String => "text",
+                    FieldType::Boolean => "boolean",
+                    FieldType::Timestamp => "timestamp with time zone",
                 };
                 types.push(sql_type);
                 kinds.push(kind);

@@ -58,6 +58,11 @@ impl Values {
             ),
             ColumnKind::Field(FieldType::String) => Values::String(StringBuilder::new()),
             ColumnKind::Field(FieldType::Boolean) => Values::Boolean(BooleanBuilder::new()),
+            // Only SQL tables have these, and line protocol does not write SQL tables
+            // (`validate` refuses such lines before any column is built).
+            ColumnKind::Key(_) | ColumnKind::Field(FieldType::Timestamp) => {
+                Values::Integer(Int64Builder::new())
+            }
         }
     }
 

@@ -102,6 +102,18 @@ impl Buffer {
         inner.applied_seq = inner.applied_seq.max(seq);
     }
 
+    /// Drops the live rows of table `db.table` (a dropped table).
+    pub fn drop_table(&self, db: &str, table: &str) {
+        let mut inner = self.inner.lock();
+        if let Some(gone) = inner.live.remove(&(db.to_string(), table.to_string())) {
+            inner.rows -= gone.rows;
+            inner.bytes -= gone.bytes;
+            if inner.live.is_empty() {
+                inner.oldest = None;
+            }
+        }
+    }
+
     /// Raises the applied sequence number without rows (replay of fully persisted records).
     pub fn note_seq(&self, seq: u64) {
         let mut inner = self.inner.lock();

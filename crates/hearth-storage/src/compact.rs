@@ -66,13 +66,13 @@ pub fn compaction_bytes_per_row(schema: &hearth_catalog::schema::TableSchema) ->
     let decoded: u64 = schema
         .columns()
         .iter()
-        .map(|c| match c.kind {
-            ColumnKind::Tag => 24,
-            ColumnKind::Time => 8,
-            ColumnKind::Field(FieldType::Float | FieldType::Integer) => 9,
-            ColumnKind::Field(FieldType::UInteger) => 17,
-            ColumnKind::Field(FieldType::Boolean) => 1,
-            ColumnKind::Field(FieldType::String) => 32,
+        .map(|c| match c.kind.value_type() {
+            FieldType::String if c.kind == ColumnKind::Tag => 24,
+            FieldType::Timestamp => 8,
+            FieldType::Float | FieldType::Integer => 9,
+            FieldType::UInteger => 17,
+            FieldType::Boolean => 1,
+            FieldType::String => 32,
         })
         .sum();
     // Decoded batches, their concatenation, the sorted result, plus the rank and sort keys.
@@ -143,6 +143,7 @@ fn merge_files(
     inputs: &[(FileMeta, Bytes)],
     schema: &datafusion::arrow::datatypes::SchemaRef,
     tags: &[usize],
+    whole_rows: bool,
 ) -> Result<RecordBatch, StorageError> {
     let mut batches = Vec::new();
     let mut ranks: Vec<u64> = Vec::new();
@@ -158,7 +159,7 @@ fn merge_files(
     drop(batches);
     let mut keys = tags.to_vec();
     keys.push(schema.index_of(TIME_COLUMN)?);
-    dedup_sorted(&all, &keys, &UInt64Array::from(ranks))
+    dedup_sorted(&all, &keys, &UInt64Array::from(ranks), whole_rows)
 }
 
 /// Compacts the next partition of `table` due under `policy`, if any.
@@ -184,11 +185,12 @@ pub async fn compact_table(
     }
     let schema = table.schema();
     let (arrow_schema, tags) = (schema.arrow_schema(), schema.tag_indices());
+    let whole_rows = schema.is_sql_table();
     let rank = inputs.iter().map(|f| f.rank).max().unwrap_or(0);
     let date = inputs[0].date.clone();
     let (merged_bytes, merged_stats, rows, min_time, max_time, order) =
         tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
-            let merged = merge_files(&loaded, &arrow_schema, &tags)?;
+            let merged = merge_files(&loaded, &arrow_schema, &tags, whole_rows)?;
             let bytes = write_parquet(&merged, &tags)?;
             let (min, max) = time_range(&merged)?.unwrap_or((0, 0));
             Ok((
@@ -243,12 +245,16 @@ pub async fn compact_table(
 }
 
 /// Drops the day partitions of `table` that lie wholly before `cutoff_us` (microseconds since
-/// the epoch) in one Delta commit. Returns the number of files dropped.
+/// the epoch) in one Delta commit. Returns the number of files dropped. A SQL table has no
+/// time of its own (its hidden `time` is not a measurement's): retention never drops its rows.
 pub async fn expire_table(
     store: &Store,
     table: &Table,
     cutoff_us: i64,
 ) -> Result<usize, StorageError> {
+    if table.schema().is_sql_table() {
+        return Ok(0);
+    }
     // The first day kept (the cutoff's own), for the table history.
     let keep_from = crate::persist::day_of(cutoff_us);
     // A file holds rows of one day: its day ends before the cutoff's day starts exactly when

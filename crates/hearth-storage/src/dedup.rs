@@ -54,11 +54,14 @@ fn series_ranks(tags: &[ArrayRef], rows: usize) -> Result<Vec<u32>, StorageError
 ///
 /// `key_columns` are the indices of the identity columns in sort order: the tags, then the
 /// time (last; an integer or timestamp column without NULLs). `rank` is the rank of each row.
+/// With `whole_rows` (a SQL table's primary key) the highest-ranked row of an identity replaces
+/// the others whole, NULLs included, instead of field by field.
 /// The returned batch has the same schema as `batch`.
 pub fn dedup_sorted(
     batch: &RecordBatch,
     key_columns: &[usize],
     rank: &UInt64Array,
+    whole_rows: bool,
 ) -> Result<RecordBatch, StorageError> {
     let n = batch.num_rows();
     if n == 0 {
@@ -107,8 +110,13 @@ pub fn dedup_sorted(
 
     let order = order.values();
     let first: UInt32Array = groups.iter().map(|&(s, _)| order[s]).collect();
+    let last: UInt32Array = groups.iter().map(|&(_, e)| order[e - 1]).collect();
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (i, column) in batch.columns().iter().enumerate() {
+        if whole_rows {
+            columns.push(take(column.as_ref(), &last, None)?);
+            continue;
+        }
         if key_columns.contains(&i) {
             columns.push(take(column.as_ref(), &first, None)?);
             continue;
@@ -170,7 +178,7 @@ mod tests {
         );
         // Ranks out of input order: row 1 (a=2.0) is older than row 0 (a=1.0).
         let rank = UInt64Array::from(vec![5, 3, 1, 2]);
-        let out = dedup_sorted(&input, &[0, 3], &rank).unwrap();
+        let out = dedup_sorted(&input, &[0, 3], &rank, false).unwrap();
         assert_eq!(out.num_rows(), 3);
         let tag = out
             .column(0)
@@ -196,6 +204,27 @@ mod tests {
     }
 
     #[test]
+    fn whole_rows_replace_nulls_included() {
+        let input = batch(
+            vec![Some("x"), Some("x"), Some("y")],
+            vec![0, 0, 0],
+            vec![Some(1.0), None, Some(9.0)],
+            vec![Some(10), Some(11), None],
+        );
+        let out = dedup_sorted(&input, &[0, 3], &UInt64Array::from(vec![1, 2, 3]), true).unwrap();
+        assert_eq!(out.num_rows(), 2);
+        let a = out
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        let b = out.column(2).as_primitive::<Int64Type>();
+        // The later row of x wins whole: its NULL replaces 1.0.
+        assert!(a.is_null(0));
+        assert_eq!(b.value(0), 11);
+        assert_eq!(a.value(1), 9.0);
+        assert!(b.is_null(1));
+    }
+
+    #[test]
     fn null_tags_form_one_identity() {
         let input = batch(
             vec![None, None],
@@ -203,7 +232,7 @@ mod tests {
             vec![Some(1.0), None],
             vec![None, Some(2)],
         );
-        let out = dedup_sorted(&input, &[0, 3], &UInt64Array::from(vec![1, 2])).unwrap();
+        let out = dedup_sorted(&input, &[0, 3], &UInt64Array::from(vec![1, 2]), false).unwrap();
         assert_eq!(out.num_rows(), 1);
         let b = out.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(b.value(0), 2);
@@ -223,8 +252,8 @@ mod tests {
             vec![Some(2.0), Some(1.0)],
             vec![None, None],
         );
-        let out_a = dedup_sorted(&a, &[0, 3], &UInt64Array::from(vec![1, 2])).unwrap();
-        let out_b = dedup_sorted(&b, &[0, 3], &UInt64Array::from(vec![2, 1])).unwrap();
+        let out_a = dedup_sorted(&a, &[0, 3], &UInt64Array::from(vec![1, 2]), false).unwrap();
+        let out_b = dedup_sorted(&b, &[0, 3], &UInt64Array::from(vec![2, 1]), false).unwrap();
         assert_eq!(out_a, out_b);
         let v = out_a
             .column(1)

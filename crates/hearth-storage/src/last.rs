@@ -331,6 +331,10 @@ impl TableLast {
                         .find(|(n, _)| n.as_ref() == c.name)
                         .map(|(_, v)| v.to_string()),
                 ),
+                // The cache serves line protocol tables only (tags, no keys).
+                ColumnKind::Key(_) => {
+                    ScalarValue::try_from(field.data_type()).unwrap_or(ScalarValue::Null)
+                }
                 ColumnKind::Field(_) => match s.fields.get(c.name.as_str()) {
                     Some(l) if (latest_fields && l.time >= since) || l.time == s.time => {
                         l.value.clone()

@@ -48,4 +48,9 @@ pub trait WriteObserver: Send + Sync {
         table: &'a str,
         identities: &'a [RecordBatch],
     ) -> DeleteFuture<'a>;
+
+    /// Table `db.table` is about to be dropped: an error (why not) refuses the drop.
+    fn before_drop(&self, _db: &str, _table: &str) -> Result<(), String> {
+        Ok(())
+    }
 }

@@ -47,11 +47,14 @@ pub fn file_rank(seq: u64) -> u64 {
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 65_536;
 
-/// Merges the chunks of one table into one sorted, deduplicated batch in the table schema.
+/// Merges the chunks of one table into one sorted, deduplicated batch in the table schema
+/// (`whole_rows`: a later row replaces an earlier one of its identity whole, as a SQL table's
+/// primary key wants; see [`dedup_sorted`]).
 pub fn merge_chunks(
     chunks: &[(u64, RecordBatch)],
     schema: &SchemaRef,
     tag_columns: &[usize],
+    whole_rows: bool,
 ) -> Result<RecordBatch, StorageError> {
     let mut aligned = Vec::with_capacity(chunks.len());
     let mut ranks: Vec<u64> = Vec::new();
@@ -63,7 +66,7 @@ pub fn merge_chunks(
     let time = schema.index_of(TIME_COLUMN)?;
     let mut keys = tag_columns.to_vec();
     keys.push(time);
-    dedup_sorted(&all, &keys, &UInt64Array::from(ranks))
+    dedup_sorted(&all, &keys, &UInt64Array::from(ranks), whole_rows)
 }
 
 pub use hearth_catalog::timefmt::day_of;
@@ -153,10 +156,15 @@ pub fn write_parquet(batch: &RecordBatch, tag_columns: &[usize]) -> Result<Bytes
     Ok(Bytes::from(out))
 }
 
-/// The table schema as Arrow, without Hearth's field metadata (what files and Delta hold).
-fn file_schema(table: &Table) -> (SchemaRef, Vec<usize>) {
+/// The table schema as Arrow, without Hearth's field metadata (what files and Delta hold), the
+/// identity columns but `time`, and whether rows replace each other whole.
+fn file_schema(table: &Table) -> (SchemaRef, Vec<usize>, bool) {
     let schema = table.schema();
-    (schema.arrow_schema(), schema.tag_indices())
+    (
+        schema.arrow_schema(),
+        schema.tag_indices(),
+        schema.is_sql_table(),
+    )
 }
 
 /// Merges a table's chunks and encodes one Parquet file per day: each file's metadata, bytes
@@ -165,9 +173,10 @@ fn encode_files(
     chunks: &[(u64, RecordBatch)],
     schema: &SchemaRef,
     tags: &[usize],
+    whole_rows: bool,
     seq: u64,
 ) -> Result<Vec<(FileMeta, Bytes, String)>, StorageError> {
-    let merged = merge_chunks(chunks, schema, tags)?;
+    let merged = merge_chunks(chunks, schema, tags, whole_rows)?;
     let mut out = Vec::new();
     for (date, rows) in split_by_day(&merged)? {
         let bytes = write_parquet(&rows, tags)?;
@@ -198,12 +207,13 @@ pub async fn persist_table(
     chunks: &TableChunks,
     seq: u64,
 ) -> Result<Vec<FileMeta>, StorageError> {
-    let (schema, tags) = file_schema(table);
+    let (schema, tags, whole_rows) = file_schema(table);
     // Sorting, merging and encoding take whole cores for a while: off the async workers.
     let input = chunks.chunks.clone();
-    let encoded = tokio::task::spawn_blocking(move || encode_files(&input, &schema, &tags, seq))
-        .await
-        .map_err(|e| StorageError::Payload(format!("persisting failed: {e}")))??;
+    let encoded =
+        tokio::task::spawn_blocking(move || encode_files(&input, &schema, &tags, whole_rows, seq))
+            .await
+            .map_err(|e| StorageError::Payload(format!("persisting failed: {e}")))??;
     let mut files = Vec::new();
     let mut stats = Vec::new();
     for (meta, bytes, file_stats) in encoded {

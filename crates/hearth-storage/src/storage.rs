@@ -108,6 +108,9 @@ pub struct Storage {
     /// Told of every write, flush and delete (the continuous views). Weak: the observer
     /// holds the storage.
     observer: Arc<parking_lot::RwLock<Option<Weak<dyn WriteObserver>>>>,
+    /// The last row number given to a row of a SQL table without a primary key (its hidden
+    /// `time`, see [`Storage::row_numbers`]).
+    row_clock: parking_lot::Mutex<i64>,
 }
 
 fn now_micros() -> i64 {
@@ -140,6 +143,38 @@ fn schema_of_batch(batch: &datafusion::arrow::record_batch::RecordBatch) -> Tabl
         .map(|f| f.name().clone())
         .collect();
     TableSchema::from_arrow(&schema, &tags)
+}
+
+/// The highest hidden `time` of any row of a SQL table without a primary key, in its files or
+/// the buffer: new rows are numbered above it, so they never take an existing row's identity
+/// (whatever the clock did across a restart).
+fn last_row_number(catalog: &Catalog, buffer: &Buffer) -> i64 {
+    let mut last = 0;
+    for db in catalog.databases() {
+        for table in db.tables() {
+            let state = table.state();
+            if !state.schema.is_sql_table() || state.schema.has_primary_key() {
+                continue;
+            }
+            last = state.files.iter().map(|f| f.max_time).fold(last, i64::max);
+            for (_, batch) in buffer.table_chunks(db.name(), table.name()) {
+                if let Some(time) = batch.column_by_name(TIME_COLUMN)
+                    && let Ok(time) = datafusion::arrow::compute::cast(
+                        time,
+                        &datafusion::arrow::datatypes::DataType::Int64,
+                    )
+                    && let Some(max) = datafusion::arrow::compute::max(
+                        time.as_any()
+                            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                            .expect("cast to Int64"),
+                    )
+                {
+                    last = last.max(max);
+                }
+            }
+        }
+    }
+    last
 }
 
 impl std::fmt::Debug for Storage {
@@ -207,6 +242,7 @@ impl Storage {
             wal_seq = wal.last_seq(),
             "WAL replayed"
         );
+        let row_clock = last_row_number(&catalog, &buffer);
         Ok(Arc::new(Storage {
             catalog,
             store,
@@ -218,6 +254,7 @@ impl Storage {
             maintenance: tokio::sync::Mutex::new(()),
             last: Arc::new(LastCache::default()),
             observer: Default::default(),
+            row_clock: parking_lot::Mutex::new(row_clock),
         }))
     }
 
@@ -416,6 +453,10 @@ impl Storage {
     /// the table's other rows. Each column must be one of the table's; its values are cast to
     /// the column's type; `time` is required and must not be NULL. Columns not given are NULL
     /// (a field not written keeps its value if the identity exists).
+    ///
+    /// Into a SQL table (`CREATE TABLE`) the columns are the declared ones; primary key columns
+    /// must not be NULL; a row replaces the row of equal key whole, and without a primary key
+    /// every row is a new one (the hidden `time` is set here, see [`TableSchema`]).
     pub async fn write_rows(
         &self,
         db: &str,
@@ -435,11 +476,13 @@ impl Storage {
                 message: format!("relation \"{table}\" does not exist"),
             });
         };
-        let mut tags = Vec::new();
+        let sql_table = schema.is_sql_table();
+        let rows = columns.first().map_or(0, |(_, values)| values.len());
+        let mut identity = Vec::new();
         let mut fields = Vec::new();
         let mut time = None;
         for (name, values) in columns {
-            let Some(column) = schema.columns().iter().find(|c| c.name == name) else {
+            let Some(column) = schema.visible_columns().find(|c| c.name == name) else {
                 return Err(StorageError::Rows {
                     code: "42703",
                     message: format!("column \"{name}\" of relation \"{table}\" does not exist"),
@@ -452,34 +495,64 @@ impl Storage {
                     message: format!("column \"{name}\": {e}"),
                 }
             })?;
+            let not_null = |values: &ArrayRef| {
+                if values.null_count() == 0 {
+                    Ok(())
+                } else {
+                    Err(StorageError::Rows {
+                        code: "23502",
+                        message: format!(
+                            "null value in column \"{name}\" of relation \"{table}\" violates not-null constraint"
+                        ),
+                    })
+                }
+            };
             match column.kind {
-                ColumnKind::Time => time = Some(values),
-                ColumnKind::Tag => tags.push((
+                ColumnKind::Time => {
+                    not_null(&values)?;
+                    time = Some(values);
+                }
+                ColumnKind::Tag => identity.push((
                     Field::new(&name, wanted, true).with_metadata(std::collections::HashMap::from(
                         [(KIND_KEY.to_string(), KIND_TAG.to_string())],
                     )),
                     values,
                 )),
+                ColumnKind::Key(_) => {
+                    not_null(&values)?;
+                    identity.push((Field::new(&name, wanted, true), values));
+                }
                 ColumnKind::Field(_) => fields.push((Field::new(&name, wanted, true), values)),
             }
         }
-        let time = match time {
-            Some(t) if t.null_count() == 0 => t,
-            _ => {
+        if sql_table {
+            if let Some(key) = schema.visible_columns().find(|c| {
+                matches!(c.kind, ColumnKind::Key(_))
+                    && !identity.iter().any(|(f, _)| f.name() == &c.name)
+            }) {
                 return Err(StorageError::Rows {
                     code: "23502",
                     message: format!(
-                        "null value in column \"{TIME_COLUMN}\" of relation \"{table}\" violates not-null constraint"
+                        "null value in column \"{}\" of relation \"{table}\" violates not-null constraint",
+                        key.name
                     ),
                 });
             }
+            time = Some(self.hidden_times(&schema, rows));
+        }
+        let Some(time) = time else {
+            return Err(StorageError::Rows {
+                code: "23502",
+                message: format!(
+                    "null value in column \"{TIME_COLUMN}\" of relation \"{table}\" violates not-null constraint"
+                ),
+            });
         };
-        let rows = time.len();
         if rows == 0 {
             return Ok(0);
         }
         let (mut schema_fields, mut arrays): (Vec<Field>, Vec<ArrayRef>) =
-            tags.into_iter().chain(fields).unzip();
+            identity.into_iter().chain(fields).unzip();
         schema_fields.push(Field::new(TIME_COLUMN, time.data_type().clone(), false));
         arrays.push(time);
         let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), arrays)?;
@@ -490,6 +563,103 @@ impl Storage {
         };
         self.append(write, true, || {}).await?;
         Ok(rows)
+    }
+
+    /// The hidden `time` of `rows` new rows of a SQL table: the epoch for all of them with a
+    /// primary key (the key alone is the identity); otherwise distinct row numbers (see
+    /// [`Storage::row_numbers`]).
+    fn hidden_times(&self, schema: &TableSchema, rows: usize) -> ArrayRef {
+        use datafusion::arrow::array::TimestampMicrosecondArray;
+        let values: Vec<i64> = if schema.has_primary_key() {
+            vec![0; rows]
+        } else {
+            let first = self.row_numbers(rows);
+            (0..rows as i64).map(|i| first + i).collect()
+        };
+        Arc::new(
+            TimestampMicrosecondArray::from(values)
+                .with_timezone(hearth_catalog::schema::TIME_ZONE),
+        )
+    }
+
+    /// Reserves `n` consecutive row numbers and returns the first: the current time in
+    /// microseconds (so a row's hidden `time` is when it was inserted, and its file lands in
+    /// that day's partition), or just above the last one given if that is later.
+    fn row_numbers(&self, n: usize) -> i64 {
+        let mut last = self.row_clock.lock();
+        let first = now_micros().max(*last + 1);
+        *last = first + n as i64 - 1;
+        first
+    }
+
+    /// Creates SQL table `name` in database `db` with `schema`
+    /// ([`TableSchema::sql_table`]): in the catalog and, at once, as a Delta table in the
+    /// object store, so it exists for every node from now on, rows or not. Returns `false` if
+    /// a table or view of that name exists (and then changes nothing).
+    pub async fn create_table(
+        &self,
+        db: &str,
+        name: &str,
+        schema: TableSchema,
+    ) -> Result<bool, StorageError> {
+        let Some(database) = self.catalog.database(db) else {
+            return Err(StorageError::Rows {
+                code: "3D000",
+                message: format!("database \"{db}\" does not exist"),
+            });
+        };
+        let Some(table) = database.create_table(name, schema)? else {
+            return Ok(false);
+        };
+        match self.store.create_table_log(&table).await {
+            Ok(version) => {
+                table.update(|s| s.delta_version = Some(version));
+                Ok(true)
+            }
+            Err(e) => {
+                database.remove_table(name);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Drops table `name` of database `db`: its rows, its files and its Delta table. What was
+    /// written before is persisted first, so no WAL record brings it back. Refused (`2BP01`)
+    /// while a continuous view reads it. Returns `false` if there is no such table.
+    pub async fn drop_table(&self, db: &str, name: &str) -> Result<bool, StorageError> {
+        if self
+            .catalog
+            .database(db)
+            .and_then(|d| d.table(name))
+            .is_none()
+        {
+            return Ok(false);
+        }
+        if let Some(observer) = self.observer() {
+            observer
+                .before_drop(db, name)
+                .map_err(|message| StorageError::Rows {
+                    code: "2BP01",
+                    message,
+                })?;
+        }
+        let _maintenance = self.maintenance.lock().await;
+        self.flush(FlushReason::Age).await?;
+        let _persist = self.persist_lock.lock().await;
+        let Some(database) = self.catalog.database(db) else {
+            return Ok(false);
+        };
+        if database.remove_table(name).is_none() {
+            return Ok(false);
+        }
+        // Rows written since the flush above: the table is gone, and so are they.
+        self.buffer.drop_table(db, name);
+        self.last.invalidate(db, name);
+        // The database outlives its last table: its settings file says it exists.
+        self.store.save_database_settings(&database).await?;
+        self.store.drop_table_dir(db, name).await?;
+        info!(db, table = name, "table dropped");
+        Ok(true)
     }
 
     /// Persists what is buffered now: for [`FlushReason::Size`] until less than the flush size

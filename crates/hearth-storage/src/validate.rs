@@ -107,6 +107,7 @@ fn kind_name(kind: ColumnKind) -> String {
         ColumnKind::Tag => "tag".to_string(),
         ColumnKind::Time => "time".to_string(),
         ColumnKind::Field(t) => format!("{} field", t.name()),
+        ColumnKind::Key(t) => format!("{} primary key column", t.name()),
     }
 }
 
@@ -231,6 +232,13 @@ impl TableWriter {
         cols: &mut Vec<usize>,
     ) -> Result<(), String> {
         cols.clear();
+        if self.schema.is_sql_table() {
+            return Err(format!(
+                "table {} was created with CREATE TABLE: write its rows with INSERT, not line \
+                 protocol",
+                self.name
+            ));
+        }
         for (p, (k, _)) in line.tags.iter().enumerate() {
             cols.push(self.resolve(p, k, ColumnKind::Tag, serial)?);
         }

@@ -1035,6 +1035,17 @@ impl WriteObserver for Views {
             Ok(Box::new(guard) as DeleteGuard)
         })
     }
+
+    fn before_drop(&self, db: &str, table: &str) -> Result<(), String> {
+        let readers = self.readers(db, &Source::Table(table.to_string()));
+        match readers.first() {
+            None => Ok(()),
+            Some(view) => Err(format!(
+                "cannot drop table {table} because materialized view {} depends on it",
+                view.name
+            )),
+        }
+    }
 }
 
 /// The views of a database as tables of its schema `public`.

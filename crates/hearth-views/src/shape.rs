@@ -416,6 +416,13 @@ fn source_of(
 ) -> Result<(Source, String), ViewError> {
     let any: &dyn std::any::Any = provider.as_ref();
     if let Some(t) = any.downcast_ref::<TsTable>() {
+        if t.is_sql_table() {
+            return Err(refuse(format!(
+                "a continuous view reads time series; {} was created with CREATE TABLE and has \
+                 no time column",
+                t.name()
+            )));
+        }
         return Ok((Source::Table(t.name().to_string()), TIME_COLUMN.to_string()));
     }
     if let Some(v) = any.downcast_ref::<ViewTable>() {

@@ -555,8 +555,7 @@ where
         .ok_or_else(|| error("42P01", format!("relation \"{name}\" does not exist")))?;
     let wanted: Vec<(String, ColumnKind)> = if columns.is_empty() {
         schema
-            .columns()
-            .iter()
+            .visible_columns()
             .map(|c| (c.name.clone(), c.kind))
             .collect()
     } else {
@@ -564,8 +563,7 @@ where
             .iter()
             .map(|c| {
                 schema
-                    .columns()
-                    .iter()
+                    .visible_columns()
                     .find(|col| col.name == c.value)
                     .map(|col| (col.name.clone(), col.kind))
                     .ok_or_else(|| {

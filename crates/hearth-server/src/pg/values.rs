@@ -40,11 +40,9 @@ pub(super) fn parse_column(
         }
         Ok(())
     };
-    Ok(match kind {
-        ColumnKind::Tag | ColumnKind::Field(FieldType::String) => {
-            Arc::new(values.iter().map(|v| v.as_deref()).collect::<StringArray>())
-        }
-        ColumnKind::Field(FieldType::Float) => {
+    Ok(match kind.value_type() {
+        FieldType::String => Arc::new(values.iter().map(|v| v.as_deref()).collect::<StringArray>()),
+        FieldType::Float => {
             each("double precision", &|v| parse_f64(v).map(|_| ()))?;
             Arc::new(
                 values
@@ -53,7 +51,7 @@ pub(super) fn parse_column(
                     .collect::<Float64Array>(),
             )
         }
-        ColumnKind::Field(FieldType::Integer) => {
+        FieldType::Integer => {
             each("bigint", &|v| v.trim().parse::<i64>().ok().map(|_| ()))?;
             Arc::new(
                 values
@@ -62,7 +60,7 @@ pub(super) fn parse_column(
                     .collect::<Int64Array>(),
             )
         }
-        ColumnKind::Field(FieldType::UInteger) => {
+        FieldType::UInteger => {
             each("numeric", &|v| v.trim().parse::<u64>().ok().map(|_| ()))?;
             Arc::new(
                 values
@@ -77,7 +75,7 @@ pub(super) fn parse_column(
                     .map_err(|e| (0, e.to_string()))?,
             )
         }
-        ColumnKind::Field(FieldType::Boolean) => {
+        FieldType::Boolean => {
             each("boolean", &|v| parse_bool(v).map(|_| ()))?;
             Arc::new(
                 values
@@ -86,7 +84,7 @@ pub(super) fn parse_column(
                     .collect::<BooleanArray>(),
             )
         }
-        ColumnKind::Time => {
+        FieldType::Timestamp => {
             each("timestamp with time zone", &|v| {
                 parse_timestamp(v, zone).map(|_| ())
             })?;

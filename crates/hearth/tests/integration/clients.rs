@@ -219,7 +219,7 @@ async fn catalog_queries_of_psql_and_grafana_run() {
 }
 
 /// Runs psql with `args` against `db`; returns stdout, and panics with stderr on failure.
-fn psql(server: &Server, db: &str, args: &[&str]) -> String {
+pub(crate) fn psql(server: &Server, db: &str, args: &[&str]) -> String {
     let out = Command::new("psql")
         .args(["-X", "-v", "ON_ERROR_STOP=1", "-h"])
         .arg(server.pg.ip().to_string())
@@ -543,7 +543,9 @@ async fn extended_protocol_parameters_binary_results_portals_and_errors() {
             "42601",
         ),
         ("SET datafusion.runtime.memory_limit = '1G'", "42501"),
-        ("DROP TABLE energy", "0A000"),
+        ("CREATE VIEW v AS SELECT 1", "0A000"),
+        ("DROP TABLE nope", "42P01"),
+        ("CREATE TABLE t (a numeric)", "0A000"),
     ] {
         let e = client.simple_query(sql).await.unwrap_err();
         assert_eq!(e.code().map(|c| c.code()), Some(code), "{sql}: {e}");

@@ -63,7 +63,7 @@ async fn wait_for_runs(
     );
 }
 
-fn code(e: tokio_postgres::Error) -> String {
+pub(crate) fn code(e: tokio_postgres::Error) -> String {
     e.code().map(|c| c.code().to_string()).unwrap_or_default()
 }
 

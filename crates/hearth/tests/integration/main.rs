@@ -14,6 +14,7 @@ mod s3;
 mod security;
 mod server;
 mod slt;
+mod tables;
 mod tsbs;
 mod views;
 mod write_read;
