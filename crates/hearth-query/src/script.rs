@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::Result as DfResult;
 use datafusion::config::ConfigOptions;
@@ -325,14 +326,14 @@ pub async fn export(
 ) -> Result<u64, QueryError> {
     let store = engine.storage().store();
     let databases = engine.storage().catalog().database_names();
+    let target = expand_target(ctx, &copy.target).await?;
     let key = store
-        .export_key(&copy.target, &databases)
+        .export_key(&target, &databases)
         .map_err(|reason| QueryError::Command {
             code: "42501",
             message: format!(
-                "permission denied: COPY TO '{}': {reason}; exports go into the object store \
-                 ({}) under a path of their own, such as 'exports/name.csv'",
-                copy.target,
+                "permission denied: COPY TO '{target}': {reason}; exports go into the object \
+                 store ({}) under a path of their own, such as 'exports/name.csv'",
                 store.url()
             ),
         })?;
@@ -353,9 +354,98 @@ pub async fn export(
         .await
         .map_err(|e| QueryError::Command {
             code: "58030",
-            message: format!("cannot write the export to {}: {e}", copy.target),
+            message: format!("cannot write the export to {target}: {e}"),
         })?;
     Ok(rows as u64)
+}
+
+/// The pieces of an export target: text, and SQL expressions written `{expr}` (`{{` and `}}`
+/// stand for braces).
+fn target_pieces(target: &str) -> Result<Vec<(bool, String)>, String> {
+    let mut pieces: Vec<(bool, String)> = vec![(false, String::new())];
+    let mut chars = target.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                pieces.last_mut().expect("never empty").1.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                pieces.last_mut().expect("never empty").1.push('}');
+            }
+            '{' => {
+                let mut expr = String::new();
+                let mut depth = 0usize;
+                loop {
+                    match chars.next() {
+                        None => return Err("an expression in braces is not closed".into()),
+                        Some('}') if depth == 0 => break,
+                        Some(c) => {
+                            depth = match c {
+                                '{' => depth + 1,
+                                '}' => depth - 1,
+                                _ => depth,
+                            };
+                            expr.push(c);
+                        }
+                    }
+                }
+                if expr.trim().is_empty() {
+                    return Err("empty braces".into());
+                }
+                pieces.push((true, expr));
+                pieces.push((false, String::new()));
+            }
+            '}' => return Err("a '}' without '{' (write '}}' for a brace)".into()),
+            c => pieces.last_mut().expect("never empty").1.push(c),
+        }
+    }
+    Ok(pieces)
+}
+
+/// `target` with every `{expr}` replaced by the text of SQL expression `expr`, evaluated in
+/// `ctx` (in a job, `now()` is the run's scheduled time, so
+/// `'exports/invoices/{to_char(now() - INTERVAL '1 month', '%Y-%m')}.csv'` names the month the
+/// run is for). An expression must give one value that is not NULL.
+pub async fn expand_target(ctx: &SessionContext, target: &str) -> Result<String, QueryError> {
+    let bad = |message: String| QueryError::Command {
+        code: "22023",
+        message: format!("COPY TO '{target}': {message}"),
+    };
+    let mut out = String::new();
+    for (is_expr, text) in target_pieces(target).map_err(bad)? {
+        if !is_expr {
+            out.push_str(&text);
+            continue;
+        }
+        let df = ctx
+            .sql(&format!("SELECT CAST(({text}) AS TEXT) AS v"))
+            .await
+            .map_err(|e| bad(format!("{{{text}}}: {e}")))?;
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| bad(format!("{{{text}}}: {e}")))?;
+        let mut values: Vec<Option<String>> = Vec::new();
+        for b in &batches {
+            let column = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+                .map_err(|e| bad(format!("{{{text}}}: {e}")))?;
+            let column = column.as_string::<i32>();
+            values.extend(
+                (0..column.len()).map(|i| column.is_valid(i).then(|| column.value(i).to_string())),
+            );
+        }
+        match values.as_slice() {
+            [Some(v)] => out.push_str(v),
+            _ => {
+                return Err(bad(format!(
+                    "{{{text}}} must give one value that is not NULL"
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The bytes of an export file.
@@ -446,5 +536,29 @@ impl ScalarUDFImpl for AsOf {
     fn with_updated_config(&self, config: &ConfigOptions) -> Option<ScalarUDF> {
         let inner = self.inner.inner().with_updated_config(config)?;
         Some(ScalarUDF::new_from_impl(AsOf { inner, at: self.at }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_targets_split_into_text_and_expressions() {
+        assert_eq!(
+            target_pieces("exports/{to_char(now(), '%Y')}/a{{b}}.csv").unwrap(),
+            [
+                (false, "exports/".to_string()),
+                (true, "to_char(now(), '%Y')".to_string()),
+                (false, "/a{b}.csv".to_string()),
+            ]
+        );
+        assert_eq!(
+            target_pieces("x.csv").unwrap(),
+            [(false, "x.csv".to_string())]
+        );
+        for bad in ["a{b", "a}b", "{}", "{ }"] {
+            assert!(target_pieces(bad).is_err(), "{bad}");
+        }
     }
 }

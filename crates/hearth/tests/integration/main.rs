@@ -9,6 +9,7 @@ mod cron;
 mod databases;
 mod delta;
 mod idempotency;
+mod invoices;
 mod limits;
 mod s3;
 mod security;
