@@ -24,6 +24,7 @@ pub mod script;
 pub mod split;
 pub mod system;
 pub mod tables;
+pub mod upsert;
 
 pub use engine::QueryEngine;
 pub use error::QueryError;

@@ -176,14 +176,30 @@ impl SystemSchema {
         for t in &tables {
             let state = t.state();
             names.push(t.name().to_string());
-            columns.push(state.schema.columns().len() as i64);
+            columns.push(state.schema.visible_columns().count() as i64);
             files.push(state.files.len() as i64);
             rows.push(int(state.files.iter().map(|f| f.rows).sum()));
             bytes.push(int(state.files.iter().map(|f| f.size).sum()));
             let chunks = self.storage.buffer().table_chunks(&self.db, t.name());
             buffered.push(chunks.iter().map(|(_, b)| b.num_rows() as i64).sum());
-            min_time.push(state.files.iter().map(|f| f.min_time).min());
-            max_time.push(state.files.iter().map(|f| f.max_time).max());
+            // A SQL table's hidden time is not a time of its rows.
+            let sql = state.schema.is_sql_table();
+            min_time.push(
+                state
+                    .files
+                    .iter()
+                    .map(|f| f.min_time)
+                    .min()
+                    .filter(|_| !sql),
+            );
+            max_time.push(
+                state
+                    .files
+                    .iter()
+                    .map(|f| f.max_time)
+                    .max()
+                    .filter(|_| !sql),
+            );
             versions.push(state.delta_version);
             seqs.push(state.persisted_seq);
         }

@@ -90,6 +90,16 @@ async fn command_response(
     }
 }
 
+/// `statement`, or for an upsert into a keyed table that replaces whole rows, its plain
+/// `INSERT` (see `hearth_query::upsert`).
+fn plain_insert(s: &Connection, statement: Statement) -> PgWireResult<Statement> {
+    Ok(
+        hearth_query::upsert::without_upsert(s.engine.storage(), &s.db, &statement)
+            .map_err(api)?
+            .unwrap_or(statement),
+    )
+}
+
 /// Runs `plan` if it writes (`INSERT`, `DELETE`): `INSERT 0 n` / `DELETE n`, or the error.
 async fn write(s: &Connection, plan: &LogicalPlan) -> Option<PgWireResult<Response>> {
     if let Some(written) = s.engine.insert(&s.ctx, &s.db, plan).await {
@@ -297,6 +307,7 @@ impl HearthQuery {
         if let Statement::Copy { .. } = statement {
             return super::copy::copy(client, s, &statement, cancel.clone()).await;
         }
+        let statement = plain_insert(s, statement)?;
         s.begin_statement(&statement.to_string());
         let plan = plan(&s.ctx, &statement).await.map_err(api)?;
         if let Some(response) = write(s, &plan).await {
@@ -619,6 +630,7 @@ impl QueryParser for HearthParser {
                 return Ok(Some((sql.to_string(), Some((statement, plan?)))));
             }
         }
+        let statement = plain_insert(&s, statement)?;
         // COPY has no plan (it runs at Execute) and no result columns.
         if savepoint(&statement).is_some() || matches!(statement, Statement::Copy { .. }) {
             let plan = LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {

@@ -110,6 +110,56 @@ async fn sql_tables_replace_by_key_append_without_and_drop() {
         .batch_execute("CREATE TABLE IF NOT EXISTS prices (k text)")
         .await
         .unwrap();
+    // PostgreSQL's upsert, as ORMs send it, is what a keyed table does anyway; over the
+    // extended protocol with parameters too.
+    client
+        .batch_execute(
+            "INSERT INTO prices VALUES ('c', 7, NULL) ON CONFLICT (k) \
+             DO UPDATE SET v = EXCLUDED.v, at = excluded.at",
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO prices (k, v, at) VALUES ($1, $2, NULL) ON CONFLICT ON CONSTRAINT \
+             prices_pkey DO UPDATE SET at = EXCLUDED.at, v = EXCLUDED.v",
+            &[&"c", &3.5f64],
+        )
+        .await
+        .unwrap();
+    for (sql, expected) in [
+        (
+            "INSERT INTO prices VALUES ('c', 1, NULL) ON CONFLICT DO NOTHING",
+            "0A000",
+        ),
+        (
+            "INSERT INTO prices VALUES ('c', 1, NULL) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+            "0A000",
+        ),
+        (
+            "INSERT INTO prices VALUES ('c', 1, NULL) ON CONFLICT (k) DO UPDATE SET v = prices.v + 1, at = EXCLUDED.at",
+            "0A000",
+        ),
+        (
+            "INSERT INTO prices VALUES ('c', 1, NULL) ON CONFLICT (v) DO UPDATE SET v = EXCLUDED.v, at = EXCLUDED.at",
+            "42P10",
+        ),
+        (
+            "INSERT INTO log VALUES ('x', 1) ON CONFLICT (msg) DO UPDATE SET n = EXCLUDED.n",
+            "42P10",
+        ),
+    ] {
+        let e = client.batch_execute(sql).await.unwrap_err();
+        assert_eq!(code(e), expected, "{sql}");
+    }
+    assert_eq!(
+        prices(&client).await.last(),
+        Some(&("c".to_string(), Some(3.5)))
+    );
+    client
+        .batch_execute("DELETE FROM prices WHERE k = 'c'")
+        .await
+        .unwrap();
     let (status, body) = post(&write, format!("prices,k=c v=1 {now}")).await;
     assert_eq!(status, 400);
     assert!(body.contains("created with CREATE TABLE"), "{body}");
