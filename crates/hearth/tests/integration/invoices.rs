@@ -532,4 +532,68 @@ async fn monthly_invoices_match_an_independent_computation_and_reruns_are_identi
         .get(0);
     assert_eq!(count, 2 * HOUSEHOLDS.len() as i64);
     assert_ne!(exports(dir.path(), "2026-11").0, csv);
+
+    // Outside Hearth: once persisted (and compacted, should the reruns have left several
+    // files), the Delta table `invoices` holds each invoice once, its latest version, for any
+    // Delta reader (the `deltalake` Python package here).
+    let mut all_invoices = invoices(&client, october).await;
+    all_invoices.extend(recomputed);
+    drop(client);
+    assert!(server.stop().success());
+    let server = Server::start(
+        dir.path(),
+        &["--compaction-interval", "1s", "--compaction-min-files", "2"],
+    );
+    let client = server.pg("home").await;
+    let mut files = 0;
+    for _ in 0..600 {
+        files = client
+            .query_one(
+                "SELECT count(*) FROM system.parquet_files WHERE table_name = 'invoices'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if files == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(files, 1, "the invoices' files were not compacted into one");
+    let script = r#"
+import json, os, sys
+from deltalake import DeltaTable
+rows = DeltaTable(sys.argv[1]).to_pyarrow_table().to_pylist()
+print(json.dumps(sorted((r["household"], r["period_start"].isoformat(), r["amount_eur"]) for r in rows)))
+sys.stdout.flush()
+os._exit(0)
+"#;
+    let table = dir.path().join("objects/home/invoices");
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, table.to_str().unwrap()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Vec<(String, String, Option<f64>)> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut want: Vec<(String, String, Option<f64>)> = all_invoices
+        .iter()
+        .map(|i| (i.0.clone(), i.1.to_rfc3339(), i.5))
+        .collect();
+    want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let read: Vec<(String, String, Option<f64>)> = read
+        .into_iter()
+        .map(|(h, at, amount)| {
+            let at = DateTime::parse_from_rfc3339(&at)
+                .unwrap()
+                .to_utc()
+                .to_rfc3339();
+            (h, at, amount)
+        })
+        .collect();
+    assert_eq!(read, want);
 }
