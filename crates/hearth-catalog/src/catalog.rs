@@ -120,6 +120,9 @@ pub struct Database {
     /// Names of relations that are not tables (materialized views): no table of such a name
     /// is created.
     reserved: RwLock<std::collections::BTreeSet<String>>,
+    /// Dropped tables and the WAL sequence number at their drop: records of such a table up
+    /// to it belong to the dropped table, and a replay skips them.
+    dropped: RwLock<BTreeMap<String, u64>>,
 }
 
 impl Database {
@@ -130,7 +133,26 @@ impl Database {
             schema_lock: Mutex::new(()),
             retention: RwLock::new(None),
             reserved: RwLock::new(Default::default()),
+            dropped: RwLock::new(BTreeMap::new()),
         }
+    }
+
+    /// Notes that table `name` was dropped when the WAL was at `seq`.
+    pub fn note_dropped(&self, name: &str, seq: u64) {
+        let mut dropped = self.dropped.write();
+        let at = dropped.entry(name.to_string()).or_default();
+        *at = (*at).max(seq);
+    }
+
+    /// The WAL sequence number through which records of table `name` belong to a dropped table
+    /// (0 if it was never dropped).
+    pub fn dropped_through(&self, name: &str) -> u64 {
+        self.dropped.read().get(name).copied().unwrap_or(0)
+    }
+
+    /// Every dropped table with its [`Database::dropped_through`] number.
+    pub fn dropped(&self) -> BTreeMap<String, u64> {
+        self.dropped.read().clone()
     }
 
     /// Reserves `name` for a relation that is not a table (a materialized view): writes can

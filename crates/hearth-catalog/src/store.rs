@@ -358,6 +358,7 @@ impl Store {
     pub async fn save_database_settings(&self, db: &Database) -> Result<(), CatalogError> {
         let settings = serde_json::json!({
             "retention_seconds": db.retention().map(|r| r.as_secs()),
+            "dropped_tables": db.dropped(),
         });
         let key = self.dir_path(&[db.name()]).join(SETTINGS_FILE);
         self.object_store
@@ -382,6 +383,11 @@ impl Store {
             .as_u64()
             .map(std::time::Duration::from_secs);
         db.set_retention(retention);
+        if let Some(dropped) = settings["dropped_tables"].as_object() {
+            for (name, seq) in dropped {
+                db.note_dropped(name, seq.as_u64().unwrap_or(0));
+            }
+        }
         Ok(())
     }
 

@@ -201,10 +201,17 @@ impl Storage {
             .iter()
             .flat_map(|db| db.tables())
             .map(|t| t.state().persisted_seq)
+            .chain(
+                catalog
+                    .databases()
+                    .iter()
+                    .flat_map(|db| db.dropped().into_values()),
+            )
             .max()
             .unwrap_or(0);
         // A WAL that lost its files (fresh node) must still number new writes above everything
-        // persisted, or they would rank below older rows and be skipped by a later replay.
+        // persisted (and every table drop), or they would rank below older rows and be skipped
+        // by a later replay.
         let mut wal_config = WalConfig::new(&config.wal_dir);
         wal_config.min_last_seq = max_persisted;
         let (wal, records) = Wal::open(wal_config)?;
@@ -223,6 +230,9 @@ impl Storage {
             let db = catalog.database_or_create(&write.db)?;
             let mut keep = Vec::new();
             for (name, batch) in &write.tables {
+                if record.seq <= db.dropped_through(name) {
+                    continue; // rows of a table dropped since
+                }
                 let table = db.table_or_create(name)?;
                 let fresh = table.update(|s| {
                     s.schema.merge(&schema_of_batch(batch));
@@ -652,10 +662,12 @@ impl Storage {
         if database.remove_table(name).is_none() {
             return Ok(false);
         }
-        // Rows written since the flush above: the table is gone, and so are they.
+        // Rows written since the flush above: the table is gone, and so are they; a replay of
+        // the WAL skips their records (the settings file keeps the position of the drop, and
+        // says the database exists once its last table is gone).
         self.buffer.drop_table(db, name);
         self.last.invalidate(db, name);
-        // The database outlives its last table: its settings file says it exists.
+        database.note_dropped(name, self.wal.last_seq());
         self.store.save_database_settings(&database).await?;
         self.store.drop_table_dir(db, name).await?;
         info!(db, table = name, "table dropped");
@@ -911,5 +923,62 @@ impl Storage {
             Err(e) => warn!(error = %e, "flush on shutdown failed; the WAL keeps the rows"),
         }
         self.wal.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> WriteOptions {
+        WriteOptions {
+            precision: Precision::Second,
+            accept_partial: false,
+            no_sync: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replay_skips_records_of_a_table_dropped_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(StorageConfig::in_dir(dir.path()))
+            .await
+            .unwrap();
+        storage
+            .write_lp("home", b"t v=1 1764000000\nu v=1 1764000000", options())
+            .await
+            .unwrap();
+        // As a drop racing with that write leaves it: its record still in the WAL, the drop's
+        // position in the database's settings.
+        let seq = storage.wal.last_seq();
+        let db = storage.catalog().database("home").unwrap();
+        db.note_dropped("t", seq);
+        storage.store().save_database_settings(&db).await.unwrap();
+        storage.wal.close();
+        drop(storage);
+
+        let storage = Storage::open(StorageConfig::in_dir(dir.path()))
+            .await
+            .unwrap();
+        let db = storage.catalog().database("home").unwrap();
+        assert!(
+            db.table("t").is_none(),
+            "the dropped table's record was replayed"
+        );
+        assert!(db.table("u").is_some());
+        assert_eq!(db.dropped_through("t"), seq);
+        // A table of that name written again is a new table whose records replay.
+        let written = storage
+            .write_lp("home", b"t v=2 1764000001", options())
+            .await
+            .unwrap();
+        assert!(written.seq.unwrap() > seq);
+        storage.wal.close();
+        drop(storage);
+        let storage = Storage::open(StorageConfig::in_dir(dir.path()))
+            .await
+            .unwrap();
+        let chunks = storage.buffer().table_chunks("home", "t");
+        assert_eq!(chunks.iter().map(|(_, b)| b.num_rows()).sum::<usize>(), 1);
     }
 }
