@@ -367,6 +367,16 @@ impl Store {
         Ok(())
     }
 
+    /// Whether database `db` has its settings file.
+    async fn has_settings(&self, db: &str) -> Result<bool, CatalogError> {
+        let key = self.dir_path(&[db]).join(SETTINGS_FILE);
+        match self.object_store.head(&key).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn load_database_settings(&self, db: &Database) -> Result<(), CatalogError> {
         let key = self.dir_path(&[db.name()]).join(SETTINGS_FILE);
         let bytes = match self.object_store.get(&key).await {
@@ -676,15 +686,12 @@ impl Store {
                     tables.push(table_name.clone());
                 }
             }
-            // A database is a directory with its settings file, tables or views; any other
+            // A database is a directory with tables, views or its settings file; any other
             // directory (exports written under the root, say) is not one.
-            let settings = self.dir_path(&[db_name.as_str()]).join(SETTINGS_FILE);
-            let has_settings = match self.object_store.head(&settings).await {
-                Ok(_) => true,
-                Err(object_store::Error::NotFound { .. }) => false,
-                Err(e) => return Err(e.into()),
-            };
-            if !has_settings && tables.is_empty() && !dirs.iter().any(|d| d == VIEWS_DIR) {
+            if tables.is_empty()
+                && !dirs.iter().any(|d| d == VIEWS_DIR)
+                && !self.has_settings(&db_name).await?
+            {
                 continue;
             }
             let db = catalog.database_or_create(&db_name)?;

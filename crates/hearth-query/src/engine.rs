@@ -373,13 +373,7 @@ impl QueryEngine {
                 }));
             }
         };
-        let failed = |e: hearth_storage::StorageError| QueryError::Command {
-            code: match e {
-                hearth_storage::StorageError::Catalog(_) => "42602",
-                _ => "58030",
-            },
-            message: e.to_string(),
-        };
+        let failed = crate::error::from_storage;
         let done = match command {
             crate::ddl::DbCommand::Delete => {
                 self.delete_sql(db, sql).await.map(|n| ("DELETE", Some(n)))
@@ -421,14 +415,7 @@ impl QueryEngine {
         let Some(database) = self.storage.catalog().database(db) else {
             return Err(QueryError::DatabaseNotFound(db.to_string()));
         };
-        let failed = |e: hearth_storage::StorageError| QueryError::Command {
-            code: match &e {
-                hearth_storage::StorageError::Rows { code, .. } => code,
-                hearth_storage::StorageError::Catalog(_) => "42602",
-                _ => "58030",
-            },
-            message: e.to_string(),
-        };
+        let failed = crate::error::from_storage;
         match command {
             TableCommand::Create {
                 name,
@@ -437,27 +424,25 @@ impl QueryEngine {
             } => match self.storage.create_table(db, &name, schema).await {
                 Ok(true) => Ok(CommandResult::Done("CREATE TABLE", None)),
                 Ok(false) if if_not_exists => Ok(CommandResult::Done("CREATE TABLE", None)),
-                Ok(false) => Err(QueryError::Command {
-                    code: "42P07",
-                    message: format!("relation \"{name}\" already exists"),
-                }),
+                Ok(false) => Err(QueryError::command(
+                    "42P07",
+                    format!("relation \"{name}\" already exists"),
+                )),
                 Err(e) => Err(failed(e)),
             },
             TableCommand::Drop { names, if_exists } => {
                 for name in &names {
                     if database.is_reserved(name) {
-                        return Err(QueryError::Command {
-                            code: "42809",
-                            message: format!(
-                                "\"{name}\" is not a table; use DROP MATERIALIZED VIEW"
-                            ),
-                        });
+                        return Err(QueryError::command(
+                            "42809",
+                            format!("\"{name}\" is not a table; use DROP MATERIALIZED VIEW"),
+                        ));
                     }
                     if database.table(name).is_none() && !if_exists {
-                        return Err(QueryError::Command {
-                            code: "42P01",
-                            message: format!("table \"{name}\" does not exist"),
-                        });
+                        return Err(QueryError::command(
+                            "42P01",
+                            format!("table \"{name}\" does not exist"),
+                        ));
                     }
                 }
                 for name in &names {
@@ -565,6 +550,15 @@ impl QueryEngine {
                     code: "42P01",
                     message: format!("relation \"{table}\" does not exist"),
                 })?;
+            if schema.is_sql_table() && !schema.has_primary_key() {
+                return Err(QueryError::command(
+                    "0A000",
+                    format!(
+                        "DELETE from table \"{table}\" is not supported: it has no primary key \
+                         (DROP TABLE, or declare a PRIMARY KEY)"
+                    ),
+                ));
+            }
             let mut df = ctx.table(dml.table_name.clone()).await?;
             if let Some(p) = &predicate {
                 df = df.filter(p.clone())?;
@@ -585,15 +579,6 @@ impl QueryEngine {
                     _ => ident(c.name.as_str()),
                 })
                 .collect();
-            if schema.is_sql_table() && !schema.has_primary_key() {
-                return Err(QueryError::Command {
-                    code: "0A000",
-                    message: format!(
-                        "DELETE from table \"{table}\" is not supported: it has no primary key \
-                         (DROP TABLE, or declare a PRIMARY KEY)"
-                    ),
-                });
-            }
             let batches = df.select(identity)?.collect().await?;
             let matched = batches.iter().map(|b| b.num_rows()).sum();
             let text = predicate.map_or_else(|| "true".to_string(), |p| p.to_string());

@@ -26,6 +26,14 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// An error of a statement Hearth runs itself, with its SQLSTATE.
+    pub fn command(code: &'static str, message: impl Into<String>) -> QueryError {
+        QueryError::Command {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// The SQLSTATE and the message a PostgreSQL client gets.
     pub fn sqlstate(&self) -> (&'static str, String) {
         match self {
@@ -36,13 +44,20 @@ impl QueryError {
     }
 }
 
-/// A storage failure of a write from SQL (`INSERT`, `COPY`) as the error the client gets: the
-/// rows' own SQLSTATE when they were refused, `53200` over the memory limit, `58030` (I/O)
-/// otherwise.
+/// A storage failure of a statement from SQL (`INSERT`, `COPY`, `CREATE TABLE`, ...) as the
+/// error the client gets: the rows' own SQLSTATE when they were refused, `42602` for a name
+/// Hearth does not take, `53200` over the memory limit, `58030` (I/O) otherwise.
 pub fn from_storage(e: hearth_storage::StorageError) -> QueryError {
+    use hearth_catalog::CatalogError;
     use hearth_storage::StorageError;
     match e {
         StorageError::Rows { code, message } => QueryError::Command { code, message },
+        StorageError::Catalog(
+            CatalogError::InvalidDatabaseName { .. } | CatalogError::InvalidTableName { .. },
+        ) => QueryError::Command {
+            code: "42602",
+            message: e.to_string(),
+        },
         StorageError::MemoryLimit { .. } => QueryError::Command {
             code: "53200",
             message: e.to_string(),

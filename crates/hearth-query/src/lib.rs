@@ -16,6 +16,7 @@ pub mod ddl;
 pub mod engine;
 pub mod error;
 pub mod functions;
+pub mod idents;
 pub mod information_schema;
 pub mod lastpoint;
 pub mod provider;

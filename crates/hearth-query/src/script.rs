@@ -120,22 +120,15 @@ async fn run_statement(
             rows: Some(rows),
         });
     }
-    let plan = match Parser::parse_sql(&PostgreSqlDialect {}, sql)
-        .ok()
-        .as_deref()
+    let state = ctx.state();
+    let mut statement = state.sql_to_statement(sql, &datafusion::config::Dialect::PostgreSQL)?;
+    // An upsert Hearth does as asked runs as its plain INSERT (see `upsert`).
+    if let datafusion::sql::parser::Statement::Statement(parsed) = &mut statement
+        && let Some(plain) = crate::upsert::without_upsert(engine.storage(), db, parsed)?
     {
-        // An upsert Hearth does as asked runs as its plain INSERT (see `upsert`).
-        Some([statement @ Statement::Insert(insert)]) if insert.on.is_some() => {
-            let plain = crate::upsert::without_upsert(engine.storage(), db, statement)?
-                .unwrap_or_else(|| statement.clone());
-            ctx.state()
-                .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
-                    plain,
-                )))
-                .await?
-        }
-        _ => ctx.state().create_logical_plan(sql).await?,
-    };
+        **parsed = plain;
+    }
+    let plan = state.statement_to_plan(statement).await?;
     if let Some(written) = engine.insert(ctx, db, &plan).await {
         let n = written? as u64;
         return Ok(Done {

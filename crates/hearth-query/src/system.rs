@@ -182,24 +182,14 @@ impl SystemSchema {
             bytes.push(int(state.files.iter().map(|f| f.size).sum()));
             let chunks = self.storage.buffer().table_chunks(&self.db, t.name());
             buffered.push(chunks.iter().map(|(_, b)| b.num_rows() as i64).sum());
-            // A SQL table's hidden time is not a time of its rows.
-            let sql = state.schema.is_sql_table();
-            min_time.push(
-                state
-                    .files
-                    .iter()
-                    .map(|f| f.min_time)
-                    .min()
-                    .filter(|_| !sql),
-            );
-            max_time.push(
-                state
-                    .files
-                    .iter()
-                    .map(|f| f.max_time)
-                    .max()
-                    .filter(|_| !sql),
-            );
+            // A SQL table's hidden time is not a time of its rows: no range.
+            let timed = if state.schema.is_sql_table() {
+                &[][..]
+            } else {
+                &state.files[..]
+            };
+            min_time.push(timed.iter().map(|f| f.min_time).min());
+            max_time.push(timed.iter().map(|f| f.max_time).max());
             versions.push(state.delta_version);
             seqs.push(state.persisted_seq);
         }

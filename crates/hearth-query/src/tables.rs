@@ -21,6 +21,7 @@ use hearth_catalog::schema::{ColumnKind, FieldType, TIME_COLUMN, TableSchema};
 
 use crate::catalogs::PUBLIC;
 use crate::error::QueryError;
+use crate::idents::folded;
 
 /// A table statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,15 +44,8 @@ pub enum TableCommand {
     },
 }
 
-fn error(code: &'static str, message: impl Into<String>) -> QueryError {
-    QueryError::Command {
-        code,
-        message: message.into(),
-    }
-}
-
 fn unsupported(message: impl Into<String>) -> QueryError {
-    error("0A000", message)
+    QueryError::command("0A000", message)
 }
 
 /// Whether `sql` is a `CREATE [TEMP] TABLE` or `DROP TABLE` statement (by its first words).
@@ -79,10 +73,10 @@ pub fn parse(sql: &str) -> Option<Result<TableCommand, QueryError>> {
     }
     let statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
         Ok(s) => s,
-        Err(e) => return Some(Err(error("42601", e.to_string()))),
+        Err(e) => return Some(Err(QueryError::command("42601", e.to_string()))),
     };
     let [statement] = statements.as_slice() else {
-        return Some(Err(error("42601", "expected one statement")));
+        return Some(Err(QueryError::command("42601", "expected one statement")));
     };
     Some(match statement {
         Statement::CreateTable(create) => create_table(create),
@@ -108,16 +102,11 @@ pub fn parse(sql: &str) -> Option<Result<TableCommand, QueryError>> {
                     if_exists: *if_exists,
                 })
         }
-        _ => Err(error("42601", "expected CREATE TABLE or DROP TABLE")),
+        _ => Err(QueryError::command(
+            "42601",
+            "expected CREATE TABLE or DROP TABLE",
+        )),
     })
-}
-
-/// A name as PostgreSQL reads it: folded to lower case unless double-quoted.
-fn ident(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
-    match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
-    }
 }
 
 /// The table of `name`: `t` or `public.t` (tables live in schema `public` of the session's
@@ -126,17 +115,17 @@ fn table_name(name: &ObjectName) -> Result<String, QueryError> {
     let parts: Vec<String> = name
         .0
         .iter()
-        .map(|p| p.as_ident().map(ident))
+        .map(|p| p.as_ident().map(folded))
         .collect::<Option<_>>()
-        .ok_or_else(|| error("42601", format!("invalid table name {name}")))?;
+        .ok_or_else(|| QueryError::command("42601", format!("invalid table name {name}")))?;
     match parts.as_slice() {
         [table] => Ok(table.clone()),
         [schema, table] if schema == PUBLIC => Ok(table.clone()),
-        [schema, _] => Err(error(
+        [schema, _] => Err(QueryError::command(
             "3F000",
             format!("schema \"{schema}\" does not exist (tables are created in \"public\")"),
         )),
-        _ => Err(error(
+        _ => Err(QueryError::command(
             "0A000",
             format!("{name}: tables are created in the session's database"),
         )),
@@ -192,13 +181,16 @@ fn create_table(create: &CreateTable) -> Result<TableCommand, QueryError> {
     }
     let name = table_name(&create.name)?;
     if create.columns.is_empty() {
-        return Err(error("42601", format!("table \"{name}\" needs columns")));
+        return Err(QueryError::command(
+            "42601",
+            format!("table \"{name}\" needs columns"),
+        ));
     }
     let mut columns: Vec<(String, FieldType)> = Vec::new();
     let mut key: Option<Vec<String>> = None;
     let mut set_key = |names: Vec<String>| {
         if key.replace(names).is_some() {
-            return Err(error(
+            return Err(QueryError::command(
                 "42P16",
                 format!("multiple primary keys for table \"{name}\" are not allowed"),
             ));
@@ -206,9 +198,9 @@ fn create_table(create: &CreateTable) -> Result<TableCommand, QueryError> {
         Ok(())
     };
     for column in &create.columns {
-        let column_name = ident(&column.name);
+        let column_name = folded(&column.name);
         if column_name == TIME_COLUMN {
-            return Err(error(
+            return Err(QueryError::command(
                 "42939",
                 format!(
                     "column name \"{TIME_COLUMN}\" is reserved in tables created with CREATE \
@@ -217,7 +209,7 @@ fn create_table(create: &CreateTable) -> Result<TableCommand, QueryError> {
             ));
         }
         if columns.iter().any(|(n, _)| *n == column_name) {
-            return Err(error(
+            return Err(QueryError::command(
                 "42701",
                 format!("column \"{column_name}\" specified more than once"),
             ));
@@ -259,15 +251,15 @@ fn create_table(create: &CreateTable) -> Result<TableCommand, QueryError> {
                             c.column.expr
                         )));
                     };
-                    let n = ident(id);
+                    let n = folded(id);
                     if !columns.iter().any(|(c, _)| *c == n) {
-                        return Err(error(
+                        return Err(QueryError::command(
                             "42703",
                             format!("column \"{n}\" named in key does not exist"),
                         ));
                     }
                     if names.contains(&n) {
-                        return Err(error(
+                        return Err(QueryError::command(
                             "42701",
                             format!("column \"{n}\" appears twice in primary key constraint"),
                         ));
@@ -291,8 +283,9 @@ fn create_table(create: &CreateTable) -> Result<TableCommand, QueryError> {
             (n, kind)
         })
         .collect();
-    let schema = TableSchema::sql_table(&kinds)
-        .ok_or_else(|| error("42601", format!("invalid columns for table \"{name}\"")))?;
+    let schema = TableSchema::sql_table(&kinds).ok_or_else(|| {
+        QueryError::command("42601", format!("invalid columns for table \"{name}\""))
+    })?;
     Ok(TableCommand::Create {
         name,
         if_not_exists: create.if_not_exists,

@@ -7,26 +7,13 @@
 //! `SET` of some columns or of other values, a `WHERE`) is refused rather than done otherwise.
 
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, ConflictTarget, Expr, ObjectName, OnConflictAction, OnInsert, Statement,
-    TableObject,
+    AssignmentTarget, ConflictTarget, Expr, OnConflictAction, OnInsert, Statement, TableObject,
 };
 use hearth_catalog::schema::ColumnKind;
 use hearth_storage::Storage;
 
 use crate::error::QueryError;
-
-fn refuse(code: &'static str, message: String) -> QueryError {
-    QueryError::Command { code, message }
-}
-
-/// The last part of `name`, folded as PostgreSQL folds unquoted names.
-fn last_name(name: &ObjectName) -> Option<String> {
-    let ident = name.0.last()?.as_ident()?;
-    Some(match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
-    })
-}
+use crate::idents::{folded, last_folded};
 
 /// `statement` without its `ON CONFLICT` clause if it is an upsert into a keyed SQL table of
 /// database `db` that replaces whole rows (`Ok(Some)`); `Ok(None)` for any statement without
@@ -44,13 +31,13 @@ pub fn without_upsert(
         return Ok(None);
     };
     let OnInsert::OnConflict(conflict) = on else {
-        return Err(refuse(
+        return Err(QueryError::command(
             "42601",
-            "ON DUPLICATE KEY UPDATE is MySQL's; use ON CONFLICT".into(),
+            "ON DUPLICATE KEY UPDATE is MySQL's; use ON CONFLICT",
         ));
     };
     let table = match &insert.table {
-        TableObject::TableName(name) => last_name(name),
+        TableObject::TableName(name) => last_folded(name),
         _ => None,
     }
     .unwrap_or_default();
@@ -59,9 +46,11 @@ pub fn without_upsert(
         .database(db)
         .and_then(|d| d.table(&table))
         .map(|t| t.schema())
-        .ok_or_else(|| refuse("42P01", format!("relation \"{table}\" does not exist")))?;
+        .ok_or_else(|| {
+            QueryError::command("42P01", format!("relation \"{table}\" does not exist"))
+        })?;
     if !schema.has_primary_key() {
-        return Err(refuse(
+        return Err(QueryError::command(
             "42P10",
             format!(
                 "there is no unique or exclusion constraint matching the ON CONFLICT \
@@ -80,7 +69,7 @@ pub fn without_upsert(
     let update = match &conflict.action {
         OnConflictAction::DoUpdate(update) => update,
         OnConflictAction::DoNothing => {
-            return Err(refuse(
+            return Err(QueryError::command(
                 "0A000",
                 format!(
                     "ON CONFLICT DO NOTHING is not supported: a row with an existing key of \
@@ -92,18 +81,12 @@ pub fn without_upsert(
     };
     match &conflict.conflict_target {
         Some(ConflictTarget::Columns(columns)) => {
-            let mut named: Vec<String> = columns
-                .iter()
-                .map(|c| match c.quote_style {
-                    Some(_) => c.value.clone(),
-                    None => c.value.to_lowercase(),
-                })
-                .collect();
+            let mut named: Vec<String> = columns.iter().map(folded).collect();
             named.sort();
             let mut want = key.clone();
             want.sort();
             if named != want {
-                return Err(refuse(
+                return Err(QueryError::command(
                     "42P10",
                     format!(
                         "there is no unique or exclusion constraint matching the ON CONFLICT \
@@ -114,17 +97,17 @@ pub fn without_upsert(
             }
         }
         Some(ConflictTarget::OnConstraint(name)) => {
-            if last_name(name).as_deref() != Some(format!("{table}_pkey").as_str()) {
-                return Err(refuse(
+            if last_folded(name).as_deref() != Some(format!("{table}_pkey").as_str()) {
+                return Err(QueryError::command(
                     "42704",
                     format!("constraint \"{name}\" for table \"{table}\" does not exist"),
                 ));
             }
         }
         None => {
-            return Err(refuse(
+            return Err(QueryError::command(
                 "42601",
-                "ON CONFLICT DO UPDATE requires inference specification or constraint name".into(),
+                "ON CONFLICT DO UPDATE requires inference specification or constraint name",
             ));
         }
     }
@@ -139,31 +122,27 @@ pub fn without_upsert(
         )
     };
     if update.selection.is_some() {
-        return Err(refuse("0A000", whole_row()));
+        return Err(QueryError::command("0A000", whole_row()));
     }
     let mut set: Vec<String> = Vec::new();
     for a in &update.assignments {
         let AssignmentTarget::ColumnName(target) = &a.target else {
-            return Err(refuse("0A000", whole_row()));
+            return Err(QueryError::command("0A000", whole_row()));
         };
-        let target = last_name(target).unwrap_or_default();
+        let target = last_folded(target).unwrap_or_default();
         let from_excluded = match &a.value {
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                parts[0].value.eq_ignore_ascii_case("excluded")
-                    && match parts[1].quote_style {
-                        Some(_) => parts[1].value == target,
-                        None => parts[1].value.to_lowercase() == target,
-                    }
+                parts[0].value.eq_ignore_ascii_case("excluded") && folded(&parts[1]) == target
             }
             _ => false,
         };
         if !from_excluded || !rest.contains(&target) || set.contains(&target) {
-            return Err(refuse("0A000", whole_row()));
+            return Err(QueryError::command("0A000", whole_row()));
         }
         set.push(target);
     }
     if set.len() != rest.len() {
-        return Err(refuse("0A000", whole_row()));
+        return Err(QueryError::command("0A000", whole_row()));
     }
     let mut plain = insert.clone();
     plain.on = None;

@@ -158,17 +158,7 @@ fn last_row_number(catalog: &Catalog, buffer: &Buffer) -> i64 {
             }
             last = state.files.iter().map(|f| f.max_time).fold(last, i64::max);
             for (_, batch) in buffer.table_chunks(db.name(), table.name()) {
-                if let Some(time) = batch.column_by_name(TIME_COLUMN)
-                    && let Ok(time) = datafusion::arrow::compute::cast(
-                        time,
-                        &datafusion::arrow::datatypes::DataType::Int64,
-                    )
-                    && let Some(max) = datafusion::arrow::compute::max(
-                        time.as_any()
-                            .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                            .expect("cast to Int64"),
-                    )
-                {
+                if let Ok(Some((_, max))) = crate::persist::time_range(&batch) {
                     last = last.max(max);
                 }
             }

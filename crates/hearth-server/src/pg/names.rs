@@ -9,12 +9,13 @@
 //! PostgreSQL's need not be).
 
 use datafusion::sql::sqlparser::ast::{
-    AccessExpr, ArrayElemTypeDef, DataType, ExactNumberInfo, Expr, Function, Ident, ObjectName,
-    Query, SelectItem, SetExpr, Statement, TableFactor, TimezoneInfo,
+    AccessExpr, ArrayElemTypeDef, DataType, ExactNumberInfo, Expr, Function, Ident, Query,
+    SelectItem, SetExpr, Statement, TableFactor, TimezoneInfo,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_postgres::pgwire::api::results::FieldInfo;
+use hearth_query::idents::{folded, last_folded as last};
 
 /// The message of DataFusion's refusal of two result columns of one name (`SELECT 1, 1::int`
 /// names both `Int64(1)`), which PostgreSQL allows.
@@ -223,18 +224,6 @@ fn figure(e: &Expr) -> (Option<String>, u8) {
         Expr::AtTimeZone { .. } => strong("timezone"),
         _ => (None, 0),
     }
-}
-
-/// An identifier as PostgreSQL stores it: unquoted ones folded to lower case.
-fn folded(ident: &Ident) -> String {
-    match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
-    }
-}
-
-fn last(name: &ObjectName) -> Option<String> {
-    name.0.last().and_then(|part| part.as_ident()).map(folded)
 }
 
 /// The name PostgreSQL calls `data_type` by internally (`integer` is `int4`), which it gives a
