@@ -1,7 +1,5 @@
 //! After a graceful stop the data is a plain Delta Lake table that another reader sees whole.
 
-use std::process::Command;
-
 use crate::server::{Server, query_json, write_two_days};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,16 +43,7 @@ sys.stdout.flush()
 # ("terminate called without an active exception") on a loaded machine, after the work is done.
 os._exit(0)
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, table.to_str().unwrap()])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = crate::server::python(script, &[table.to_str().unwrap()]);
     let mut lines = stdout.lines();
     let rows: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     // JSON from Hearth leaves NULL fields out; Python prints them as null.

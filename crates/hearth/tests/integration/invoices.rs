@@ -570,16 +570,8 @@ sys.stdout.flush()
 os._exit(0)
 "#;
     let table = dir.path().join("objects/home/invoices");
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, table.to_str().unwrap()])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Vec<(String, String, Option<f64>)> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = crate::server::python(script, &[table.to_str().unwrap()]);
+    let read: Vec<(String, String, Option<f64>)> = serde_json::from_str(&out).unwrap();
     let mut want: Vec<(String, String, Option<f64>)> = all_invoices
         .iter()
         .map(|i| (i.0.clone(), i.1.to_rfc3339(), i.5))

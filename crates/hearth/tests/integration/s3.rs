@@ -217,17 +217,12 @@ async fn persists_to_s3_and_a_fresh_node_serves_it_from_the_bucket_alone() {
         serde_json::json!([{"room": "kitchen", "heating": true}])
     );
     let pg = server.pg("home").await;
-    let columns: Vec<String> = pg
-        .query(
-            "SELECT column_name FROM information_schema.columns \
-             WHERE table_name = 'energy' ORDER BY ordinal_position",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let columns = crate::server::strings(
+        &pg,
+        "SELECT column_name FROM information_schema.columns \
+         WHERE table_name = 'energy' ORDER BY ordinal_position",
+    )
+    .await;
     assert_eq!(
         columns,
         [

@@ -7,27 +7,15 @@
 use std::path::Path;
 
 use crate::cron::code;
-use crate::server::{Server, post};
+use crate::server::{Server, pairs, post, sql, strings};
 
 /// (key, value) rows of `prices`, by key.
 async fn prices(client: &tokio_postgres::Client) -> Vec<(String, Option<f64>)> {
-    client
-        .query("SELECT k, v FROM prices ORDER BY k", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+    pairs(client, "SELECT k, v FROM prices ORDER BY k").await
 }
 
 async fn log_rows(client: &tokio_postgres::Client) -> Vec<(String, i64)> {
-    client
-        .query("SELECT msg, n FROM log ORDER BY msg, n", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+    pairs(client, "SELECT msg, n FROM log ORDER BY msg, n").await
 }
 
 fn table_dir(dir: &Path, table: &str) -> std::path::PathBuf {
@@ -78,17 +66,12 @@ async fn sql_tables_replace_by_key_append_without_and_drop() {
     ];
     assert_eq!(log_rows(&client).await, appended);
     // The columns SQL sees are the declared ones.
-    let columns: Vec<String> = client
-        .query(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'prices' \
-             ORDER BY ordinal_position",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let columns = strings(
+        &client,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'prices' \
+         ORDER BY ordinal_position",
+    )
+    .await;
     assert_eq!(columns, ["k", "v", "at"]);
 
     for (sql, expected) in [
@@ -223,16 +206,11 @@ async fn sql_tables_replace_by_key_append_without_and_drop() {
     assert!(server.stop().success());
     let server = Server::start(dir.path(), &["--retention", "1d"]);
     let client = server.pg("home").await;
-    let tables: Vec<String> = client
-        .query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = strings(
+        &client,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .await;
     assert!(tables.is_empty(), "{tables:?}");
     // A write creates energy again, as a line protocol table.
     assert_eq!(
@@ -254,4 +232,143 @@ async fn sql_tables_replace_by_key_append_without_and_drop() {
 
 fn write_url(server: &Server) -> String {
     server.url("/api/v3/write_lp?db=home&precision=s")
+}
+
+/// The other ways in: `CREATE`/`DROP TABLE` over HTTP, psql's `\copy` into a keyed table and
+/// `\d`, `system.columns` / `system.tables`, an upsert run by a scheduled job, a client's export
+/// whose path holds `{expression}`, and a continuous view over a SQL table (refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_tables_over_http_psql_jobs_and_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(
+        post(&write_url(&server), "energy,household=h1 power_w=5")
+            .await
+            .0,
+        204
+    );
+    let created = sql(
+        &server,
+        "home",
+        "CREATE TABLE h (a text PRIMARY KEY, n bigint)",
+    )
+    .await;
+    assert_eq!(
+        created,
+        (200, serde_json::json!({"command": "CREATE TABLE"}))
+    );
+    let (status, body) = sql(&server, "home", "CREATE TABLE h (a text)").await;
+    assert_eq!(status, 400);
+    assert!(body.to_string().contains("already exists"), "{body}");
+
+    // psql's \copy: one COPY whose later line replaces the earlier of its key.
+    let csv = dir.path().join("h.csv");
+    std::fs::write(&csv, "x,1\ny,2\nx,3\n").unwrap();
+    let copied = crate::clients::psql(
+        &server,
+        "home",
+        &[
+            "-c",
+            &format!("\\copy h FROM '{}' WITH (FORMAT csv)", csv.display()),
+        ],
+    );
+    assert!(copied.contains("COPY 3"), "{copied}");
+    let d = crate::clients::psql(&server, "home", &["-c", "\\d h"]);
+    assert!(d.contains(" n      | bigint "), "{d}");
+    assert!(!d.contains("time"), "the hidden time shows: {d}");
+    let client = server.pg("home").await;
+    let rows: Vec<(String, i64)> = pairs(&client, "SELECT a, n FROM h ORDER BY a").await;
+    assert_eq!(rows, [("x".to_string(), 3), ("y".to_string(), 2)]);
+    let kinds: Vec<(String, String)> = pairs(
+        &client,
+        "SELECT column_name, column_kind FROM system.columns WHERE table_name = 'h' \
+         ORDER BY ordinal_position",
+    )
+    .await;
+    assert_eq!(
+        kinds,
+        [
+            ("a".to_string(), "primary key".to_string()),
+            ("n".to_string(), "field".to_string())
+        ]
+    );
+    let n: i64 = client
+        .query_one(
+            "SELECT columns FROM system.tables WHERE table_name = 'h'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2, "system.tables counts the visible columns");
+
+    // A job's upsert runs as the INSERT it amounts to; one Hearth would not do as asked fails
+    // the run with its SQLSTATE.
+    client
+        .batch_execute(
+            "SELECT cron.schedule('h-up', '0 0 1 1 *', \
+             $$INSERT INTO h VALUES ('y', 9) ON CONFLICT (a) DO UPDATE SET n = EXCLUDED.n$$); \
+             SELECT cron.schedule('h-keep', '0 0 1 1 *', \
+             $$INSERT INTO h VALUES ('y', 0) ON CONFLICT (a) DO NOTHING$$)",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute("SELECT cron.run('h-up', '2026-01-01 00:00:00+00')")
+        .await
+        .unwrap();
+    let e = client
+        .batch_execute("SELECT cron.run('h-keep', '2026-01-01 00:00:00+00')")
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "0A000");
+    let rows: Vec<(String, i64)> = pairs(&client, "SELECT a, n FROM h ORDER BY a").await;
+    assert_eq!(rows, [("x".to_string(), 3), ("y".to_string(), 9)]);
+
+    // A client's export names its file with an expression.
+    client
+        .batch_execute(
+            "COPY (SELECT a, n FROM h ORDER BY a) TO \
+             'exports/h-{to_char(TIMESTAMPTZ ''2026-11-01 00:00:00+00'', ''%Y-%m'')}.csv' \
+             (FORMAT csv)",
+        )
+        .await
+        .unwrap();
+    let file = dir.path().join("objects/exports/h-2026-11.csv");
+    assert_eq!(std::fs::read_to_string(file).unwrap(), "x,3\ny,9\n");
+    for bad in [
+        "COPY (SELECT 1) TO 'exports/{nope(}.csv' (FORMAT csv)",
+        "COPY (SELECT 1) TO 'exports/{NULL}.csv' (FORMAT csv)",
+        "COPY (SELECT 1) TO 'exports/a}.csv' (FORMAT csv)",
+    ] {
+        let e = client.batch_execute(bad).await.unwrap_err();
+        assert_eq!(code(e), "22023", "{bad}");
+    }
+
+    // Continuous views read time series, which a SQL table is not (even one with a timestamp).
+    client
+        .batch_execute("CREATE TABLE ev (at timestamptz, v double precision)")
+        .await
+        .unwrap();
+    let e = client
+        .batch_execute(
+            "CREATE MATERIALIZED VIEW hv AS SELECT date_bin(INTERVAL '1 hour', at) AS time, \
+             count(*) AS c FROM ev GROUP BY 1",
+        )
+        .await
+        .unwrap_err();
+    let message = e.as_db_error().map(|d| d.message().to_string());
+    assert_eq!(code(e), "0A000");
+    assert!(
+        message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("CREATE TABLE"),
+        "{message:?}"
+    );
+
+    let dropped = sql(&server, "home", "DROP TABLE h").await;
+    assert_eq!(dropped, (200, serde_json::json!({"command": "DROP TABLE"})));
+    let (status, _) = sql(&server, "home", "DROP TABLE h").await;
+    assert_eq!(status, 400);
 }
