@@ -146,6 +146,15 @@ pub async fn plan_inner(
         .await
 }
 
+/// The physical plan of `plan`, already optimized, inside another query's planning (see
+/// [`plan_inner`]).
+pub(crate) async fn plan_optimized(
+    session: &dyn Session,
+    plan: &LogicalPlan,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    physical_planner().create_physical_plan(plan, session).await
+}
+
 /// DataFusion's physical planner with Hearth's plan nodes (gap filling).
 fn physical_planner() -> DefaultPhysicalPlanner {
     DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(
@@ -154,11 +163,13 @@ fn physical_planner() -> DefaultPhysicalPlanner {
 }
 
 /// DataFusion's optimizer rules, with Hearth's latest-row rewrite first (before DataFusion turns
-/// `DISTINCT ON` into an aggregate).
+/// `DISTINCT ON` into an aggregate) and its newest-first rewrite last (after limits reach sorts
+/// and filters reach scans).
 fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
     let mut rules: Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> =
         vec![Arc::new(crate::lastpoint::LastPointRule)];
     rules.extend(datafusion::optimizer::Optimizer::new().rules);
+    rules.push(Arc::new(crate::recent::RecentRule));
     rules
 }
 

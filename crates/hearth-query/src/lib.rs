@@ -6,6 +6,7 @@
 //! - [`functions`]: SQL functions Hearth adds or replaces (time buckets, selectors, counters,
 //!   gap filling, `version()`).
 //! - [`lastpoint`]: latest row per series from the write path's cache.
+//! - [`recent`]: newest-first queries (`ORDER BY time DESC LIMIT n`) read the newest data first.
 //! - [`queries`]: running and recent queries (`system.queries`) and the statement timeout.
 //! - [`script`]: SQL text run as a scheduled job runs it (`now()` fixed, exports).
 //! - [`split`]: one message of SQL into its statements.
@@ -21,6 +22,7 @@ pub mod information_schema;
 pub mod lastpoint;
 pub mod provider;
 pub mod queries;
+pub mod recent;
 pub mod script;
 pub mod split;
 pub mod system;

@@ -460,7 +460,7 @@ pub(crate) fn merge_intervals(files: &[FileMeta], buffered: &[(i64, i64)]) -> Ve
 }
 
 /// A `time` literal.
-fn time_literal(micros: i64) -> Expr {
+pub(crate) fn time_literal(micros: i64) -> Expr {
     Expr::Literal(
         ScalarValue::TimestampMicrosecond(Some(micros), Some(TIME_ZONE.into())),
         None,
@@ -611,6 +611,26 @@ impl TsTable {
     /// `raw` as it is (its rows within `only` hold each identity once).
     fn plain_plan(&self, raw: Arc<RawTable>, only: Option<Expr>) -> Result<LogicalPlan> {
         self.scan_of(raw, only)?.project(self.columns())?.build()
+    }
+
+    /// The earliest and latest time of the table's rows, files and buffer, and how many rows
+    /// the files and buffer hold (duplicates counted); `None` for a table without rows.
+    pub fn extent(&self) -> Result<Option<(i64, i64, u64)>> {
+        let buffered = self.raw.buffer_batches()?;
+        let files = self.table.state().files;
+        let mut rows: u64 = buffered.iter().map(|b| b.num_rows() as u64).sum();
+        let mut range: Option<(i64, i64)> = None;
+        let mut widen = |(lo, hi): (i64, i64)| {
+            range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        };
+        for f in &files {
+            rows += f.rows;
+            widen((f.min_time, f.max_time));
+        }
+        for r in buffer_ranges(&buffered)? {
+            widen(r);
+        }
+        Ok(range.map(|(lo, hi)| (lo, hi, rows)))
     }
 
     /// The plan of the table's rows now: see the type's documentation.
