@@ -2,13 +2,19 @@
 """Why Hearth's ingest rate falls with the size of a load: persisting during the load, or not.
 
 For each size (days of TSBS cpu-only data for --hosts hosts), loads the data into a fresh
-release server twice per round, alternately: once on default settings, where the buffer is
-persisted to Parquet (sorted, merged, zstd-encoded) and compacted while the load runs, and once
-with persisting deferred (`--flush-size` and `--flush-interval` past the load, compaction off),
-where the load pays only for parsing and the WAL. Prints rows/s, the server's CPU seconds during
-the load, peak RSS, and the time the deferred server then needs to persist everything at stop.
+release server once per variant per round, the variants alternating:
+- "bounded": default settings; the buffer is persisted to Parquet (sorted, merged,
+  zstd-encoded) and compacted while the load runs, and writes wait for the persister while the
+  unpersisted backlog is at its bound (`--write-backlog`, 4 × the flush size);
+- "unbounded": the same without that wait (`--write-backlog` past the load), as before it
+  existed: the backlog grows during a long load and is persisted after it;
+- "deferred": persisting deferred past the load (`--flush-size` and `--flush-interval` past the
+  load, compaction off), so the load pays only for parsing and the WAL.
+Prints rows/s during the load, rows/s until everything is persisted (the load plus the stop,
+which flushes what is left), the server's CPU seconds during the load, and peak RSS.
 
     python3 benches/compare/ingest_phases.py --hosts 50 --days 1,16 --rounds 2
+    python3 benches/compare/ingest_phases.py --variants bounded,unbounded --rounds 3
 
 Needs release binaries (`cargo build --release -p hearth -p hearth-bench`).
 """
@@ -25,8 +31,12 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-DEFERRED = ["--flush-size", "16GiB", "--flush-interval", "10h", "--compaction-interval", "10h",
-            "--memory-limit", "12GiB"]
+VARIANTS = {
+    "bounded": [],
+    "unbounded": ["--write-backlog", "16GiB", "--memory-limit", "12GiB"],
+    "deferred": ["--flush-size", "16GiB", "--flush-interval", "10h", "--compaction-interval",
+                 "10h", "--memory-limit", "12GiB"],
+}
 
 
 def helpers():
@@ -76,10 +86,17 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bin", type=pathlib.Path, default=ROOT / "target" / "release")
     ap.add_argument("--work", type=pathlib.Path)
+    ap.add_argument("--variants", default="bounded,unbounded,deferred",
+                    help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = ap.parse_args()
+    variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variants: {', '.join(unknown)}")
     h = helpers()
-    print("| rows | persisting | rows/s (median) | runs | server CPU s | peak RSS | stop s | load avg |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| rows | variant | rows/s in the load (median) | runs | rows/s until persisted | "
+          "server CPU s | peak RSS | stop s | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for days in [int(d) for d in args.days.split(",")]:
         gen = pathlib.Path(tempfile.mkdtemp(prefix="hearth-phases-lp-", dir=args.work))
         lp = gen / "cpu.lp"
@@ -87,16 +104,19 @@ def main():
                         "--scale", str(args.hosts), "--duration", f"{days}d", "--seed",
                         str(args.seed), "--output", str(lp)], check=True,
                        stderr=subprocess.DEVNULL)
-        runs = {"during the load": [], "deferred": []}
+        runs = {v: [] for v in variants}
         for _ in range(args.rounds):
-            runs["during the load"].append(one_load(h, args, lp, []))
-            runs["deferred"].append(one_load(h, args, lp, DEFERRED))
+            for v in variants:
+                runs[v].append(one_load(h, args, lp, VARIANTS[v]))
         for label, rs in runs.items():
+            for r in rs:
+                r["persisted_per_s"] = r["rows"] / (r["rows"] / r["rows_per_s"] + r["stop_s"])
             med = lambda k: statistics.median(r[k] for r in rs)
             rates = ", ".join(f"{r['rows_per_s'] / 1e3:.0f} k" for r in rs)
             print(f"| {rs[0]['rows'] / 1e6:.2f} M | {label} | {med('rows_per_s') / 1e3:.0f} k | "
-                  f"{rates} | {med('cpu_s'):.1f} | {med('peak') / 2**20:.0f} MiB | "
-                  f"{med('stop_s'):.1f} | {med('load'):.2f} |", flush=True)
+                  f"{rates} | {med('persisted_per_s') / 1e3:.0f} k | {med('cpu_s'):.1f} | "
+                  f"{med('peak') / 2**20:.0f} MiB | {med('stop_s'):.1f} | {med('load'):.2f} |",
+                  flush=True)
         shutil.rmtree(gen, ignore_errors=True)
 
 

@@ -41,6 +41,9 @@ pub struct StorageConfig {
     /// Bound for buffered, unflushed bytes; writes past it are refused with
     /// [`StorageError::MemoryLimit`].
     pub memory_limit: usize,
+    /// Unpersisted bytes at which writes wait for the persister (see
+    /// [`Storage::backlog_bound`]); `None` for four times the flush size.
+    pub write_backlog: Option<usize>,
     /// How long an idempotency key is remembered.
     pub idempotency_window: Duration,
     /// When and how much to compact.
@@ -60,6 +63,7 @@ impl StorageConfig {
             store_options: Default::default(),
             flush: Default::default(),
             memory_limit: 1 << 30,
+            write_backlog: None,
             idempotency_window: Duration::from_secs(3600),
             compaction: Default::default(),
             retention: None,
@@ -111,6 +115,28 @@ pub struct Storage {
     /// The last row number given to a row of a SQL table without a primary key (its hidden
     /// `time`, see [`Storage::row_numbers`]).
     row_clock: parking_lot::Mutex<i64>,
+    /// Told when a snapshot has been persisted (writers waiting for the backlog to shrink).
+    persisted: tokio::sync::Notify,
+    /// Told when the buffer has grown past the flush size (wakes the flusher at once).
+    flush_wanted: tokio::sync::Notify,
+    /// The flusher runs and its last flush succeeded: writers wait only for a persister that
+    /// is progressing.
+    persister_ready: std::sync::atomic::AtomicBool,
+    /// Writes that waited for the backlog to shrink, and how long in all.
+    backlog_waits: std::sync::atomic::AtomicU64,
+    backlog_wait_micros: std::sync::atomic::AtomicU64,
+}
+
+/// Longest a write waits for the persister before it is taken anyway (the memory limit still
+/// applies).
+const MAX_BACKLOG_WAIT: Duration = Duration::from_secs(5);
+
+/// How often, and how long in all, writes waited for the persister (see
+/// [`Storage::backlog_bound`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BacklogStats {
+    pub waits: u64,
+    pub wait_seconds: f64,
 }
 
 fn now_micros() -> i64 {
@@ -255,6 +281,11 @@ impl Storage {
             last: Arc::new(LastCache::default()),
             observer: Default::default(),
             row_clock: parking_lot::Mutex::new(row_clock),
+            persisted: tokio::sync::Notify::new(),
+            flush_wanted: tokio::sync::Notify::new(),
+            persister_ready: Default::default(),
+            backlog_waits: Default::default(),
+            backlog_wait_micros: Default::default(),
         }))
     }
 
@@ -307,6 +338,57 @@ impl Storage {
     /// The memory limit of buffered, unflushed writes.
     pub fn memory_limit(&self) -> usize {
         self.config.memory_limit
+    }
+
+    /// How many unpersisted bytes (live buffer and snapshots being persisted) make writes wait
+    /// for the persister: the configured backlog, by default four flushes' worth, at most
+    /// three quarters of the memory limit. A long load then proceeds at the persister's pace in
+    /// bounded memory, reusing it, instead of growing a backlog that is persisted after the
+    /// load.
+    pub fn backlog_bound(&self) -> usize {
+        let limit = self.config.memory_limit / 4 * 3;
+        let wanted = (self.config.write_backlog)
+            .unwrap_or_else(|| self.config.flush.max_bytes.saturating_mul(4));
+        wanted.min(limit).max(1)
+    }
+
+    /// How often and how long writes waited for the persister.
+    pub fn backlog_stats(&self) -> BacklogStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        BacklogStats {
+            waits: self.backlog_waits.load(Relaxed),
+            wait_seconds: self.backlog_wait_micros.load(Relaxed) as f64 / 1e6,
+        }
+    }
+
+    /// Waits while the unpersisted backlog is at or over [`Storage::backlog_bound`] (at most
+    /// [`MAX_BACKLOG_WAIT`], and only while the flusher runs and its flushes succeed); wakes the
+    /// flusher once the live buffer holds a flush's worth.
+    async fn wait_for_backlog(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let bound = self.backlog_bound();
+        let mut started: Option<Instant> = None;
+        loop {
+            let persisted = self.persisted.notified();
+            let stats = self.buffer.stats();
+            if stats.bytes >= self.config.flush.max_bytes {
+                self.flush_wanted.notify_one();
+            }
+            let waited = started.map_or(Duration::ZERO, |t| t.elapsed());
+            if stats.bytes + stats.persisting_bytes < bound
+                || !self.persister_ready.load(Relaxed)
+                || waited >= MAX_BACKLOG_WAIT
+            {
+                break;
+            }
+            started.get_or_insert_with(Instant::now);
+            let _ = tokio::time::timeout(MAX_BACKLOG_WAIT - waited, persisted).await;
+        }
+        if let Some(t) = started {
+            self.backlog_waits.fetch_add(1, Relaxed);
+            let micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.backlog_wait_micros.fetch_add(micros, Relaxed);
+        }
     }
 
     /// Refuses a write while unflushed data is over the memory limit.
@@ -364,6 +446,7 @@ impl Storage {
                 }
             }
         };
+        self.wait_for_backlog().await;
         self.check_memory()?;
         let database = self.database_for_write(db)?;
         let mut validated = validate(
@@ -464,6 +547,7 @@ impl Storage {
         columns: Vec<(String, ArrayRef)>,
     ) -> Result<usize, StorageError> {
         use datafusion::arrow::datatypes::{Field, Schema};
+        self.wait_for_backlog().await;
         self.check_memory()?;
         let Some(schema) = self
             .catalog
@@ -697,6 +781,7 @@ impl Storage {
             };
             let rows = self.persist_snapshot(&snap).await?;
             self.buffer.finish_snapshot(&snap);
+            self.persisted.notify_waiters();
             persisted += rows;
             done_through = snap.seq;
             // Keys of the writes about to leave the WAL must outlive them.
@@ -883,11 +968,14 @@ impl Storage {
 
     /// Runs the flush policy until `shutdown` turns true, then flushes what is left.
     pub async fn run_flusher(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        use std::sync::atomic::Ordering::Relaxed;
         let tick = Duration::from_millis(250);
+        self.persister_ready.store(true, Relaxed);
         let mut backoff = Duration::from_millis(500);
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
+                _ = self.flush_wanted.notified() => {}
                 _ = shutdown.changed() => break,
             }
             if *shutdown.borrow() {
@@ -899,7 +987,11 @@ impl Storage {
             let Some(reason) = due.or(pending.then_some(FlushReason::Age)) else {
                 continue;
             };
-            match self.flush(reason).await {
+            let flushed = self.flush(reason).await;
+            self.persister_ready.store(flushed.is_ok(), Relaxed);
+            // Writers waiting on a failed flush stop waiting (they see it failing).
+            self.persisted.notify_waiters();
+            match flushed {
                 Ok(_) => backoff = Duration::from_millis(500),
                 Err(e) => {
                     warn!(error = %e, retry_in = ?backoff, "flush failed; rows stay in the WAL and buffer");
@@ -908,6 +1000,8 @@ impl Storage {
                 }
             }
         }
+        self.persister_ready.store(false, Relaxed);
+        self.persisted.notify_waiters();
         match self.flush(FlushReason::Shutdown).await {
             Ok(rows) => info!(rows, "flushed on shutdown"),
             Err(e) => warn!(error = %e, "flush on shutdown failed; the WAL keeps the rows"),
@@ -970,5 +1064,96 @@ mod tests {
             .unwrap();
         let chunks = storage.buffer().table_chunks("home", "t");
         assert_eq!(chunks.iter().map(|(_, b)| b.num_rows()).sum::<usize>(), 1);
+    }
+
+    /// `rows` lines of `host` from `start` (seconds), one per second, ten fields each.
+    fn lines(host: usize, start: i64, rows: i64) -> String {
+        (0..rows)
+            .map(|i| {
+                format!(
+                    "cpu,host=h{host} a={i}i,b={i}i,c={i}i,d={i}i,e={i}i,f=1.5,g=2.5,h=3.5,j=4.5,k=5.5 {}\n",
+                    start + i
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_wait_for_the_persister_past_the_backlog_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StorageConfig::in_dir(dir.path());
+        config.flush.max_bytes = 64 << 10;
+        config.write_backlog = Some(256 << 10);
+        let storage = Storage::open(config).await.unwrap();
+        assert_eq!(storage.backlog_bound(), 256 << 10);
+        let (stop, stopped) = watch::channel(false);
+        let flusher = tokio::spawn(storage.clone().run_flusher(stopped));
+        // Eight writers of 1 000 rows a request, 12 requests each: far more than the bound.
+        let (writers, requests, rows) = (8, 12, 1_000);
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for w in 0..writers {
+            let (storage, peak) = (storage.clone(), peak.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut largest = 0;
+                for r in 0..requests {
+                    let body = lines(w, 1_764_000_000 + r * rows, rows);
+                    let before = storage.buffer().stats().bytes;
+                    storage
+                        .write_lp("db", body.as_bytes(), options())
+                        .await
+                        .unwrap();
+                    let stats = storage.buffer().stats();
+                    largest = largest.max(stats.bytes.saturating_sub(before));
+                    peak.fetch_max(
+                        stats.bytes + stats.persisting_bytes,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                largest
+            }));
+        }
+        let mut one_write = 0;
+        for t in tasks {
+            one_write = one_write.max(t.await.unwrap());
+        }
+        let waits = storage.backlog_stats();
+        assert!(waits.waits > 0 && waits.wait_seconds > 0.0, "{waits:?}");
+        // A write is admitted only below the bound; the ones admitted together add theirs.
+        let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            peak <= storage.backlog_bound() + writers * one_write,
+            "backlog reached {peak} bytes, bound {} + {writers} writes of {one_write}",
+            storage.backlog_bound()
+        );
+        stop.send(true).unwrap();
+        flusher.await.unwrap();
+        let db = storage.catalog().database("db").unwrap();
+        let persisted: u64 = db
+            .table("cpu")
+            .unwrap()
+            .state()
+            .files
+            .iter()
+            .map(|f| f.rows)
+            .sum();
+        assert_eq!(
+            persisted,
+            (writers * requests as usize * rows as usize) as u64
+        );
+
+        // Without a flusher to wait for, nothing waits, however large the backlog.
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StorageConfig::in_dir(dir.path());
+        config.write_backlog = Some(1);
+        let storage = Storage::open(config).await.unwrap();
+        for r in 0..3 {
+            let body = lines(0, 1_764_000_000 + r * 10, 10);
+            storage
+                .write_lp("db", body.as_bytes(), options())
+                .await
+                .unwrap();
+        }
+        assert_eq!(storage.backlog_stats().waits, 0);
     }
 }

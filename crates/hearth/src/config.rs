@@ -83,6 +83,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "HEARTH_FLUSH_SIZE", value_name = "SIZE")]
     pub(crate) flush_size: Option<String>,
 
+    /// Writes wait for the persister (up to 5 s each) while this much is not yet persisted, so a
+    /// long load runs at the persister's pace in bounded memory [default: 4 × --flush-size]
+    #[arg(long, env = "HEARTH_WRITE_BACKLOG", value_name = "SIZE")]
+    pub(crate) write_backlog: Option<String>,
+
     /// Largest accepted HTTP request body, after decompression; larger bodies get 413 [default: 10MiB]
     #[arg(long, env = "HEARTH_MAX_REQUEST_SIZE", value_name = "SIZE")]
     pub(crate) max_request_size: Option<String>,
@@ -217,6 +222,7 @@ pub(crate) struct ServeConfig {
     pub(crate) memory_limit: usize,
     pub(crate) flush_interval: Duration,
     pub(crate) flush_size: usize,
+    pub(crate) write_backlog: Option<usize>,
     pub(crate) max_request_size: usize,
     pub(crate) idempotency_window: Duration,
     pub(crate) retention: Option<Duration>,
@@ -248,6 +254,7 @@ impl ServeArgs {
             memory_limit: self.memory_limit.or(file.memory_limit),
             flush_interval: self.flush_interval.or(file.flush_interval),
             flush_size: self.flush_size.or(file.flush_size),
+            write_backlog: self.write_backlog.or(file.write_backlog),
             max_request_size: self.max_request_size.or(file.max_request_size),
             idempotency_window: self.idempotency_window.or(file.idempotency_window),
             retention: self.retention.or(file.retention),
@@ -309,6 +316,10 @@ impl ServeArgs {
                 .context("invalid --flush-interval")?,
             flush_size: parse_size(args.flush_size.as_deref().unwrap_or("64MiB"))
                 .context("invalid --flush-size")?,
+            write_backlog: match args.write_backlog.as_deref() {
+                Some(s) => Some(parse_size(s).context("invalid --write-backlog")?),
+                None => None,
+            },
             max_request_size: parse_size(args.max_request_size.as_deref().unwrap_or("10MiB"))
                 .context("invalid --max-request-size")?,
             idempotency_window: parse_duration(args.idempotency_window.as_deref().unwrap_or("1h"))

@@ -114,6 +114,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             max_age: config.flush_interval,
         },
         memory_limit: config.memory_limit / 2,
+        write_backlog: config.write_backlog,
         idempotency_window: config.idempotency_window,
         compaction: CompactionPolicy {
             target_bytes: config.compaction_target_size as u64,

@@ -119,6 +119,7 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     let m = &state.metrics;
     let buffer = state.storage.buffer().stats();
     let wal = state.storage.wal_stats();
+    let backlog = state.storage.backlog_stats();
     let lines = [
         (
             "hearth_http_write_requests_total",
@@ -154,11 +155,22 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
             "gauge",
             (buffer.bytes + buffer.persisting_bytes) as u64,
         ),
+        (
+            "hearth_buffer_bytes_bound",
+            "gauge",
+            state.storage.backlog_bound() as u64,
+        ),
+        ("hearth_write_backlog_waits_total", "counter", backlog.waits),
     ];
     let mut out = String::new();
     for (name, kind, value) in lines {
         out.push_str(&format!("# TYPE {name} {kind}\n{name} {value}\n"));
     }
+    let name = "hearth_write_backlog_wait_seconds_total";
+    out.push_str(&format!(
+        "# TYPE {name} counter\n{name} {}\n",
+        backlog.wait_seconds
+    ));
     out.push_str(&state.engine.extension_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
