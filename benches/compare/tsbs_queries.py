@@ -149,9 +149,10 @@ def clickhouse_sql(sql):
     return sql.replace(" +0000'", "'")
 
 
-def measure(queries, pg, duck, session, baseline=None):
+def measure(queries, pg, duck, session, baseline=None, pause=0.0):
     """{type: {engine: [ms]}}: each draw on Hearth (and the baseline build, if given), DuckDB and
-    chDB in turn, all rows fetched.
+    chDB in turn, all rows fetched; `pause` seconds before each, so that work an engine leaves
+    running after it answers (chDB's background threads, say) does not land on the next one.
 
     Exits with status 1 if chDB's answer to the first draw of a type has another row count than
     DuckDB's (a wrong translation).
@@ -165,6 +166,7 @@ def measure(queries, pg, duck, session, baseline=None):
         ch_sql = clickhouse_sql(sql)
         counts = {}
         for engine in engines:
+            time.sleep(pause)
             began = time.perf_counter()
             if engine == "hearth":
                 answer = pg.execute(sql).fetchall()
@@ -198,6 +200,8 @@ def main():
     parser.add_argument("--baseline", help="directory of another build's release binaries: its "
                         "`hearth` serves a copy of the same data and is timed alternately too")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--pause", type=float, default=0.25,
+                        help="seconds of quiet before each query (default 0.25)")
     args = parser.parse_args()
     ensure_packages()
     import chdb.session
@@ -259,7 +263,7 @@ def main():
                              autocommit=True)
         base_pg = base and psycopg.connect(
             f"host=127.0.0.1 port={base.pg_port} dbname=tsbs user=bench", autocommit=True)
-        results = measure(queries, pg, duck, session, base_pg)
+        results = measure(queries, pg, duck, session, base_pg, args.pause)
     finally:
         hearth.stop()
         if base:
