@@ -333,7 +333,7 @@ struct TrackedStream {
 }
 
 /// Bytes the plan's scans read (the Parquet reader's `bytes_scanned`).
-fn bytes_scanned(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+pub(crate) fn bytes_scanned(plan: &Arc<dyn ExecutionPlan>) -> u64 {
     let own = plan
         .metrics()
         .and_then(|m| m.sum_by_name("bytes_scanned"))

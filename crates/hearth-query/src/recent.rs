@@ -43,6 +43,9 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, collect,
@@ -304,6 +307,7 @@ impl TableProvider for RecentTable {
             newest: self.newest.clone(),
             state: Arc::new(state.clone()),
             projection: projection.cloned(),
+            metrics: ExecutionPlanMetricsSet::new(),
             properties: Arc::new(PlanProperties::new(
                 EquivalenceProperties::new(schema.clone()),
                 Partitioning::UnknownPartitioning(1),
@@ -316,12 +320,14 @@ impl TableProvider for RecentTable {
 }
 
 /// Runs [`Newest`] when executed (not when planned, so that `EXPLAIN` reads nothing and the
-/// statement timeout covers the reading).
+/// statement timeout covers the reading). Its metrics count the windows read (`rounds`) and the
+/// Parquet bytes they read (`bytes_scanned`, which `system.queries` sums).
 #[derive(Debug)]
 struct RecentExec {
     newest: Arc<Newest>,
     state: Arc<SessionState>,
     projection: Option<Vec<usize>>,
+    metrics: ExecutionPlanMetricsSet,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -356,6 +362,10 @@ impl ExecutionPlan for RecentExec {
         vec![]
     }
 
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
@@ -377,8 +387,12 @@ impl ExecutionPlan for RecentExec {
         let (newest, state) = (self.newest.clone(), self.state.clone());
         let (schema, projection) = (self.schema.clone(), self.projection.clone());
         let out = schema.clone();
+        let read = Read {
+            rounds: MetricBuilder::new(&self.metrics).global_counter("rounds"),
+            bytes: MetricBuilder::new(&self.metrics).global_counter("bytes_scanned"),
+        };
         let batches = futures::stream::once(async move {
-            let rows = newest.newest(state.as_ref()).await?;
+            let rows = newest.newest(state.as_ref(), &read).await?;
             rows.into_iter()
                 .map(|b| {
                     let columns = match &projection {
@@ -395,13 +409,19 @@ impl ExecutionPlan for RecentExec {
     }
 }
 
+/// What the windows read, counted into [`RecentExec`]'s metrics.
+struct Read {
+    rounds: Count,
+    bytes: Count,
+}
+
 impl Newest {
     /// The first `fetch` rows of the sorted input, from the narrowest window that holds them.
-    async fn newest(&self, state: &dyn Session) -> Result<Vec<RecordBatch>> {
+    async fn newest(&self, state: &dyn Session, read: &Read) -> Result<Vec<RecordBatch>> {
         let table = (self.table.as_ref() as &dyn Any).downcast_ref::<TsTable>();
         let Some((min_time, max_time, rows)) = table.map(TsTable::extent).transpose()?.flatten()
         else {
-            return self.rows_since(state, None).await;
+            return self.rows_since(state, None, read).await;
         };
         let (from, to) = time_bounds(&self.scan_filters);
         let (start, end) = (from.max(min_time), to.min(max_time));
@@ -410,7 +430,7 @@ impl Newest {
             state,
         };
         let (Some(width), true) = (bucket.width_before(end), start < end) else {
-            return self.rows_since(state, None).await;
+            return self.rows_since(state, None, read).await;
         };
         // Enough for `fetch` buckets, or rows, at the table's average spacing; twice that.
         let spacing = (max_time - min_time) / i64::try_from(rows.max(1)).unwrap_or(i64::MAX);
@@ -422,9 +442,9 @@ impl Newest {
             let lo = match bucket.boundary_at_or_before(end.saturating_sub(span)) {
                 Some(lo) if lo > start => lo,
                 // The window covers everything, or the bucket did not behave: read it all.
-                _ => return self.rows_since(state, None).await,
+                _ => return self.rows_since(state, None, read).await,
             };
-            let batches = self.rows_since(state, Some(lo)).await?;
+            let batches = self.rows_since(state, Some(lo), read).await?;
             if batches.iter().map(RecordBatch::num_rows).sum::<usize>() >= self.fetch {
                 return Ok(batches);
             }
@@ -437,6 +457,7 @@ impl Newest {
         &self,
         state: &dyn Session,
         since: Option<i64>,
+        read: &Read,
     ) -> Result<Vec<RecordBatch>> {
         let input = match since {
             None => self.input.clone(),
@@ -468,7 +489,11 @@ impl Newest {
         // Planned as it is: the input was optimized with the query, and optimizing again
         // would apply this rewrite to it once more.
         let plan = crate::engine::plan_optimized(state, &sorted).await?;
-        collect(plan, state.task_ctx()).await
+        let rows = collect(plan.clone(), state.task_ctx()).await;
+        read.rounds.add(1);
+        read.bytes
+            .add(usize::try_from(crate::queries::bytes_scanned(&plan)).unwrap_or(usize::MAX));
+        rows
     }
 }
 

@@ -845,6 +845,17 @@ async fn newest_first_queries_read_only_the_newest_days_and_answer_as_a_full_sor
     for ((sql, ..), expected) in cases.iter().zip(&expected) {
         assert_eq!(&table(&engine, sql).await, expected, "{sql}");
     }
+    // The sparse host needed a second, wider window; the minutes one window; both read Parquet.
+    for (sql, rounds) in [(sparse, "rounds=2"), (by_minute, "rounds=1")] {
+        let analyzed = table(&engine, &format!("EXPLAIN ANALYZE {sql}")).await;
+        let line = analyzed.lines().find(|l| l.contains("RecentExec")).unwrap();
+        assert!(line.contains(rounds), "{sql}\n{analyzed}");
+        let bytes = line.split("bytes_scanned=").nth(1).unwrap_or_default();
+        assert!(
+            bytes.starts_with(|c: char| c.is_ascii_digit() && c != '0'),
+            "{line}"
+        );
+    }
     // Not rewritten: oldest first, and sorting first by something other than time.
     for sql in [
         "SELECT v FROM m ORDER BY time LIMIT 3",
