@@ -38,7 +38,8 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
-    BinaryExpr, Distinct, DistinctOn, Expr, LogicalPlan, LogicalPlanBuilder, Operator, TableType,
+    BinaryExpr, Distinct, DistinctOn, Expr, LogicalPlan, LogicalPlanBuilder, Operator, Projection,
+    Sort, TableType,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
@@ -184,15 +185,39 @@ fn rewrite(d: DistinctOn) -> Result<Transformed<LogicalPlan>> {
     if !ordered_by_latest || d.on_expr.iter().any(|e| column(e).is_none()) {
         return Ok(Transformed::no(LogicalPlan::Distinct(Distinct::On(d))));
     }
-    match replace_scan(d.input.as_ref(), &d.on_expr)? {
-        Some(input) => Ok(Transformed::yes(LogicalPlan::Distinct(Distinct::On(
+    let every_tag = table_schema_below(&d.input).is_some_and(|schema| {
+        schema.columns().iter().all(|c| {
+            c.kind != ColumnKind::Tag
+                || d.on_expr
+                    .iter()
+                    .any(|e| column(e).is_some_and(|o| o.name == c.name))
+        })
+    });
+    let Some(input) = replace_scan(d.input.as_ref(), &d.on_expr)? else {
+        return Ok(Transformed::no(LogicalPlan::Distinct(Distinct::On(d))));
+    };
+    if !every_tag {
+        return Ok(Transformed::yes(LogicalPlan::Distinct(Distinct::On(
             DistinctOn {
                 input: Arc::new(input),
                 ..d
             },
-        )))),
-        None => Ok(Transformed::no(LogicalPlan::Distinct(Distinct::On(d)))),
+        ))));
     }
+    // `DISTINCT ON` every tag over the latest row of each series: each group is one row
+    // already (a series is its tags, NULLs included), so only the order and the selection are
+    // left, without DataFusion's row-at-a-time `first_value` over every column.
+    let sorted = match &d.sort_expr {
+        Some(sorts) => LogicalPlan::Sort(Sort {
+            expr: sorts.clone(),
+            input: Arc::new(input),
+            fetch: None,
+        }),
+        None => input,
+    };
+    Ok(Transformed::yes(LogicalPlan::Projection(
+        Projection::try_new_with_schema(d.select_expr.clone(), Arc::new(sorted), d.schema.clone())?,
+    )))
 }
 
 /// The conjuncts of a condition that bound `time` from below.
