@@ -36,6 +36,8 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::ExprFunctionExt;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Distinct, DistinctOn, Expr, LogicalPlan, LogicalPlanBuilder, Operator, Projection,
@@ -43,6 +45,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::lit;
 use futures::StreamExt;
 use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TableSchema};
 use hearth_storage::last::LastCache;
@@ -196,25 +199,31 @@ fn rewrite(d: DistinctOn) -> Result<Transformed<LogicalPlan>> {
     let Some(input) = replace_scan(d.input.as_ref(), &d.on_expr)? else {
         return Ok(Transformed::no(LogicalPlan::Distinct(Distinct::On(d))));
     };
-    if !every_tag {
-        return Ok(Transformed::yes(LogicalPlan::Distinct(Distinct::On(
-            DistinctOn {
-                input: Arc::new(input),
-                ..d
-            },
-        ))));
-    }
-    // `DISTINCT ON` every tag over the latest row of each series: each group is one row
-    // already (a series is its tags, NULLs included), so only the order and the selection are
-    // left, without DataFusion's row-at-a-time `first_value` over every column.
-    let sorted = match &d.sort_expr {
-        Some(sorts) => LogicalPlan::Sort(Sort {
-            expr: sorts.clone(),
-            input: Arc::new(input),
-            fetch: None,
-        }),
-        None => input,
+    let sorts = d.sort_expr.clone().unwrap_or_default();
+    // Over the latest row of each series, without DataFusion's `first_value` per column, which
+    // copies each value of each row on its own (most of lastpoint's time at 1 000 series).
+    let input = if every_tag {
+        // `DISTINCT ON` every tag: each group is one row already (a series is its tags, NULLs
+        // included), so only the order and the selection are left.
+        input
+    } else {
+        // On some of the tags: the first row of each group in the `ORDER BY` order, numbered
+        // by a window function, which sorts whole columns.
+        let first = row_number()
+            .partition_by(d.on_expr.clone())
+            .order_by(sorts[n..].to_vec())
+            .build()?;
+        let number = Expr::Column(Column::from_name(first.schema_name().to_string()));
+        let numbered = LogicalPlanBuilder::window_plan(input, [first])?;
+        LogicalPlanBuilder::from(numbered)
+            .filter(number.eq(lit(1_u64)))?
+            .build()?
     };
+    let sorted = LogicalPlan::Sort(Sort {
+        expr: sorts,
+        input: Arc::new(input),
+        fetch: None,
+    });
     Ok(Transformed::yes(LogicalPlan::Projection(
         Projection::try_new_with_schema(d.select_expr.clone(), Arc::new(sorted), d.schema.clone())?,
     )))
