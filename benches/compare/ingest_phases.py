@@ -3,9 +3,9 @@
 
 For each size (days of TSBS cpu-only data for --hosts hosts), loads the data into a fresh
 release server once per variant per round, the variants alternating:
-- "bounded": default settings; the buffer is persisted to Parquet (sorted, merged,
-  zstd-encoded) and compacted while the load runs, and writes wait for the persister while the
-  unpersisted backlog is at its bound (`--write-backlog`, 4 × the flush size);
+- "bounded": the buffer is persisted to Parquet (sorted, merged, zstd-encoded) and compacted
+  while the load runs, and writes wait for the persister while the unpersisted backlog is at
+  `--write-backlog 256MiB` (4 × the flush size);
 - "unbounded": the same without that wait (`--write-backlog` past the load), as before it
   existed: the backlog grows during a long load and is persisted after it;
 - "deferred": persisting deferred past the load (`--flush-size` and `--flush-interval` past the
@@ -32,7 +32,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 VARIANTS = {
-    "bounded": [],
+    "bounded": ["--write-backlog", "256MiB"],
     "unbounded": ["--write-backlog", "16GiB", "--memory-limit", "12GiB"],
     "deferred": ["--flush-size", "16GiB", "--flush-interval", "10h", "--compaction-interval",
                  "10h", "--memory-limit", "12GiB"],

@@ -42,7 +42,7 @@ pub struct StorageConfig {
     /// [`StorageError::MemoryLimit`].
     pub memory_limit: usize,
     /// Unpersisted bytes at which writes wait for the persister (see
-    /// [`Storage::backlog_bound`]); `None` for four times the flush size.
+    /// [`Storage::backlog_bound`]); `None` for half the memory limit.
     pub write_backlog: Option<usize>,
     /// How long an idempotency key is remembered.
     pub idempotency_window: Duration,
@@ -341,14 +341,16 @@ impl Storage {
     }
 
     /// How many unpersisted bytes (live buffer and snapshots being persisted) make writes wait
-    /// for the persister: the configured backlog, by default four flushes' worth, at most
-    /// three quarters of the memory limit. A long load then proceeds at the persister's pace in
-    /// bounded memory, reusing it, instead of growing a backlog that is persisted after the
-    /// load.
+    /// for the persister: the configured backlog, by default half the memory limit (at least
+    /// four flushes' worth), at most three quarters of it. A load that outruns the persister
+    /// then slows to its pace before writes would be refused for memory; a smaller backlog
+    /// keeps a long load in less memory, reusing it, at some cost to the load's own rate (see
+    /// BENCHMARKS.md).
     pub fn backlog_bound(&self) -> usize {
         let limit = self.config.memory_limit / 4 * 3;
-        let wanted = (self.config.write_backlog)
-            .unwrap_or_else(|| self.config.flush.max_bytes.saturating_mul(4));
+        let wanted = self.config.write_backlog.unwrap_or_else(|| {
+            (self.config.memory_limit / 2).max(self.config.flush.max_bytes.saturating_mul(4))
+        });
         wanted.min(limit).max(1)
     }
 

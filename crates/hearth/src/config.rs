@@ -84,7 +84,8 @@ pub(crate) struct ServeArgs {
     pub(crate) flush_size: Option<String>,
 
     /// Writes wait for the persister (up to 5 s each) while this much is not yet persisted, so a
-    /// long load runs at the persister's pace in bounded memory [default: 4 × --flush-size]
+    /// load that outruns it slows down instead of being refused for memory [default: a quarter
+    /// of --memory-limit]
     #[arg(long, env = "HEARTH_WRITE_BACKLOG", value_name = "SIZE")]
     pub(crate) write_backlog: Option<String>,
 
