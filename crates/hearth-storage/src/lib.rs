@@ -32,4 +32,4 @@ mod storage;
 pub mod validate;
 
 pub use error::StorageError;
-pub use storage::{Storage, StorageConfig, WriteOptions, WriteOutcome};
+pub use storage::{BacklogStats, Storage, StorageConfig, WriteOptions, WriteOutcome};
