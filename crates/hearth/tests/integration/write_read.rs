@@ -304,3 +304,55 @@ async fn config_file_sets_options_and_flags_override_it() {
         204
     );
 }
+
+/// The metric `name`'s value in a `/metrics` text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_wait_for_the_persister_at_the_write_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    // A backlog of 1 KiB: a write arriving before the previous one is persisted waits for it.
+    let server = Server::start(
+        dir.path(),
+        &["--flush-size", "1KiB", "--write-backlog", "1KiB"],
+    );
+    let url = server.url("/api/v3/write_lp?db=home&precision=second");
+    for r in 0..20 {
+        let body: String = (0..200)
+            .map(|i| {
+                format!(
+                    "m,host=h{} v={i}i {}\n",
+                    i % 10,
+                    1_764_000_000 + r * 200 + i
+                )
+            })
+            .collect();
+        let (status, text) = post(&url, body).await;
+        assert_eq!(status, 204, "{text}");
+    }
+    let metrics = http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(metric(&metrics, "hearth_buffer_bytes_bound"), 1024.0);
+    assert!(
+        metric(&metrics, "hearth_write_backlog_waits_total") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "hearth_write_backlog_wait_seconds_total") > 0.0,
+        "{metrics}"
+    );
+    // Every row written is there, whether it waited or not.
+    let rows = query_json(&server, "home", "SELECT count(*) AS n FROM m").await;
+    assert_eq!(rows[0]["n"], 4000, "{rows}");
+}
