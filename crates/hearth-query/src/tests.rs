@@ -885,3 +885,75 @@ async fn newest_first_queries_read_only_the_newest_days_and_answer_as_a_full_sor
         assert!(!plan.contains("__recent"), "{sql}\n{plan}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_leaves_files_that_share_no_time_and_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    // `energy` (time, household, power_w) is compacted at 147 bytes a row: 400 rows fit the
+    // budget, and a file of 200 rows or more is large.
+    cfg.compaction.memory_budget = 147 * 400;
+    let storage = Storage::open(cfg.clone()).await.unwrap();
+    // Flush k writes readings i of three households at 1764000000 + 10 i s, power k * 1000 + i:
+    // one large file (i < 100), then four small ones, the first rewriting i = 95..99 as writes
+    // that arrived out of order around a flush would.
+    let flush = async |k: i64, from: i64, to: i64| {
+        let body: String = (from..to)
+            .flat_map(|i| {
+                (0..3).map(move |h| {
+                    format!(
+                        "energy,household=h{h} power_w={} {}\n",
+                        k * 1000 + i,
+                        1_764_000_000 + 10 * i
+                    )
+                })
+            })
+            .collect();
+        storage
+            .write_lp("home", body.as_bytes(), SECONDS)
+            .await
+            .unwrap();
+        storage.flush(FlushReason::Age).await.unwrap();
+    };
+    flush(1, 0, 100).await;
+    flush(2, 95, 110).await;
+    flush(3, 110, 125).await;
+    flush(4, 125, 140).await;
+    flush(5, 140, 155).await;
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    let sql = "SELECT household, power_w, time FROM energy ORDER BY household, time";
+    let before = table(&engine, sql).await;
+    assert!(
+        before.contains("| h0        | 2097.0  | 2025-11-24T16:16:10Z |"),
+        "{before}"
+    );
+    assert!(before.contains("| h2        | 1094.0  |"), "{before}");
+    // The first file and the second share five readings: reading them merges rows.
+    let explain = format!("EXPLAIN {sql}");
+    assert!(table(&engine, &explain).await.contains("last_value"));
+
+    let done = storage.compact().await.unwrap();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!((done[0].files_in, done[0].files_out), (5, 2), "{done:?}");
+    assert_eq!(done[0].rows_out, 3 * 155);
+    let files = "SELECT rows, min_time, max_time FROM system.parquet_files ORDER BY min_time";
+    assert_eq!(
+        table(&engine, files).await,
+        "\
++------+----------------------+----------------------+
+| rows | min_time             | max_time             |
++------+----------------------+----------------------+
+| 285  | 2025-11-24T16:00:00Z | 2025-11-24T16:15:40Z |
+| 180  | 2025-11-24T16:15:50Z | 2025-11-24T16:25:40Z |
++------+----------------------+----------------------+"
+    );
+    assert_eq!(table(&engine, sql).await, before);
+    assert!(!table(&engine, &explain).await.contains("last_value"));
+    // The same from the Delta log after a restart.
+    drop(engine);
+    drop(storage);
+    let storage = Storage::open(cfg).await.unwrap();
+    let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
+    assert_eq!(table(&engine, sql).await, before);
+    assert_eq!(table(&engine, files).await.lines().count(), 6);
+}

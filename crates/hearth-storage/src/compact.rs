@@ -7,6 +7,12 @@
 //!   ranks as its newest input. Every buffered row ranks above every committed file, and a file
 //!   committed after the compaction started ranks above all its inputs, so merging across the
 //!   remaining files and the buffer gives what it gave before.
+//! * Files of a day share no time where it can be helped: when the large file ranked before
+//!   the merged run holds rows at or after the run's earliest time (writes that arrived out of
+//!   order around a flush), those rows join the merge and the rest of that file is rewritten
+//!   at its own rank. Nothing ranks between it and the run, and the two outputs share no
+//!   identity (an identity includes its time), so every merge across files gives what it gave
+//!   before; queries then read the seam without merging rows.
 //! * Atomic: the inputs are removed and the output added in one commit; the catalog's file list
 //!   changes in one step after it. A failed compaction changes nothing (an uploaded but
 //!   uncommitted output is an orphan that vacuum deletes).
@@ -18,11 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use datafusion::arrow::array::UInt64Array;
-use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::array::{BooleanArray, UInt64Array};
+use datafusion::arrow::compute::kernels::boolean::not;
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use hearth_catalog::catalog::{FileMeta, Table};
+use hearth_catalog::catalog::{FileMeta, FileOrder, Table};
 use hearth_catalog::delta::Replacement;
 use hearth_catalog::schema::TIME_COLUMN;
 use hearth_catalog::stats::stats_json;
@@ -31,7 +38,7 @@ use hearth_catalog::store::Store;
 use crate::align::align;
 use crate::dedup::dedup_sorted;
 use crate::error::StorageError;
-use crate::persist::{file_rank, sorted_order, time_range, write_parquet};
+use crate::persist::{file_rank, sorted_order, time_column, time_range, write_parquet};
 
 /// When and how much to compact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,23 +95,39 @@ pub struct Compacted {
     pub bytes_in: u64,
     /// Their rows (duplicates included).
     pub rows_in: u64,
-    /// Bytes of the merged file.
+    /// Bytes of the files written.
     pub bytes_out: u64,
-    /// Rows of the merged file.
+    /// Rows of the files written.
     pub rows_out: u64,
+    /// Files written: the merged one, and the rest of a trimmed file (see [`Picked::trim`]).
+    pub files_out: usize,
 }
+
+/// What the next compaction takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picked {
+    /// Small files adjacent in rank, merged into one file ranked as the newest of them.
+    pub inputs: Vec<FileMeta>,
+    /// The large file ranked just before `inputs`, when its newest rows reach into their time
+    /// range (writes that arrived out of order around a flush): its rows from the earliest time
+    /// of `inputs` on join the merge, and the rest is rewritten as a file of its own rank. The
+    /// two files then share no time, so queries need not merge rows across them.
+    pub trim: Option<FileMeta>,
+}
+
+/// A trimmed file's rows that join the merge may be at most this share of it (estimated from
+/// its time range): rewriting the rest costs about as much as the merge, which pays off for a
+/// seam between files and not for late data across a day.
+const TRIM_SHARE: f64 = 0.25;
 
 /// The inputs of the next compaction of `files` (rows taking about `bytes_per_row` each while
 /// compacted): in the partition with the most small files (under the target size and under
 /// half the rows the memory budget allows), the first run of at least `min_files` small files
 /// that are adjacent in rank order (no other file of the partition ranks between them, so the
 /// merged file can take the rank of its newest input), oldest first, up to the target size and
-/// the budget; `None` when no partition has such a run.
-pub fn pick(
-    files: &[FileMeta],
-    policy: &CompactionPolicy,
-    bytes_per_row: u64,
-) -> Option<Vec<FileMeta>> {
+/// the budget, and the large file before the run when the run reaches into its time range (see
+/// [`Picked::trim`]); `None` when no partition has such a run.
+pub fn pick(files: &[FileMeta], policy: &CompactionPolicy, bytes_per_row: u64) -> Option<Picked> {
     let max_rows = policy.memory_budget / bytes_per_row.max(1);
     let large = |f: &FileMeta| f.size >= policy.target_bytes || f.rows >= max_rows / 2;
     let mut by_date: std::collections::BTreeMap<&str, Vec<&FileMeta>> = Default::default();
@@ -112,54 +135,152 @@ pub fn pick(
         by_date.entry(f.date.as_str()).or_default().push(f);
     }
     let min_files = policy.min_files.max(2);
-    let mut best: Option<Vec<&FileMeta>> = None;
+    // The longest run of each partition, with the file ranked before it.
+    let mut best: Option<(Option<&FileMeta>, Vec<&FileMeta>)> = None;
     for (_, mut partition) in by_date {
         partition.sort_by_key(|f| (f.rank, f.path.clone()));
-        let runs = partition.split(|f| large(f));
-        if let Some(run) = runs
-            .filter(|r| r.len() >= min_files)
-            .max_by_key(|r| r.len())
-            && best.as_ref().is_none_or(|b| run.len() > b.len())
-        {
-            best = Some(run.to_vec());
+        let mut start = 0;
+        while start < partition.len() {
+            let end = partition[start..]
+                .iter()
+                .position(|f| large(f))
+                .map_or(partition.len(), |i| start + i);
+            let run = &partition[start..end];
+            if run.len() >= min_files && best.as_ref().is_none_or(|(_, b)| run.len() > b.len()) {
+                best = Some((start.checked_sub(1).map(|i| partition[i]), run.to_vec()));
+            }
+            start = end + 1;
         }
     }
-    let mut picked = Vec::new();
-    let (mut bytes, mut rows) = (0, 0);
-    for f in best? {
-        // Two small files always fit the budget: each holds under half of it.
-        if picked.len() >= 2 && (bytes + f.size > policy.target_bytes || rows + f.rows > max_rows) {
-            break;
+    let (before, run) = best?;
+    // Trimming the file before decodes it and copies the rows it keeps once: about two thirds
+    // of what its rows would take merged. Then one small file may be merged alone (the next
+    // compaction merges the result with the rest of the run).
+    let take = |reserve: u64, least: usize| {
+        let mut picked: Vec<FileMeta> = Vec::new();
+        let (mut bytes, mut rows) = (0, reserve);
+        for f in &run {
+            // Two small files always fit the budget: each holds under half of it.
+            if picked.len() >= least
+                && (bytes + f.size > policy.target_bytes || rows + f.rows > max_rows)
+            {
+                break;
+            }
+            bytes += f.size;
+            rows += f.rows;
+            picked.push((*f).clone());
         }
-        bytes += f.size;
-        rows += f.rows;
-        picked.push(f.clone());
+        picked
+    };
+    let trims = |b: &&FileMeta, picked: &[FileMeta]| {
+        let from = picked.iter().map(|f| f.min_time).min().unwrap_or(i64::MAX);
+        let share = (b.max_time.saturating_sub(from) as f64 + 1.0)
+            / (b.max_time.saturating_sub(b.min_time) as f64 + 1.0);
+        b.max_time >= from && from > b.min_time && share <= TRIM_SHARE
+    };
+    let reserve = before.map_or(0, |b| b.rows * 2 / 3);
+    if let Some(b) = before
+        && reserve + run[0].rows <= max_rows
+    {
+        let picked = take(reserve, 1);
+        if trims(&b, &picked) {
+            return Some(Picked {
+                inputs: picked,
+                trim: Some(b.clone()),
+            });
+        }
     }
-    Some(picked)
+    Some(Picked {
+        inputs: take(0, 2),
+        trim: None,
+    })
 }
 
-/// Decodes `inputs` and merges them into one batch sorted by (tags, time) in the table schema.
-fn merge_files(
-    inputs: &[(FileMeta, Bytes)],
+/// The rows of a file in the table schema, batch by batch.
+fn decode(
+    bytes: &Bytes,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+) -> Result<impl Iterator<Item = Result<RecordBatch, StorageError>>, StorageError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?.build()?;
+    Ok(reader.map(|batch| align(&batch?, schema)))
+}
+
+/// Merges batches of rows ranked `rank` into one batch sorted by (tags, time) in `schema`,
+/// one row per identity.
+fn merge(
+    ranked: Vec<(u64, RecordBatch)>,
     schema: &datafusion::arrow::datatypes::SchemaRef,
     tags: &[usize],
     whole_rows: bool,
 ) -> Result<RecordBatch, StorageError> {
-    let mut batches = Vec::new();
     let mut ranks: Vec<u64> = Vec::new();
-    for (meta, bytes) in inputs {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?.build()?;
-        for batch in reader {
-            let batch = align(&batch?, schema)?;
-            ranks.extend(std::iter::repeat_n(file_rank(meta.rank), batch.num_rows()));
-            batches.push(batch);
-        }
+    let mut batches = Vec::with_capacity(ranked.len());
+    for (rank, batch) in ranked {
+        ranks.extend(std::iter::repeat_n(file_rank(rank), batch.num_rows()));
+        batches.push(batch);
     }
     let all = concat_batches(schema, &batches)?;
     drop(batches);
     let mut keys = tags.to_vec();
     keys.push(schema.index_of(TIME_COLUMN)?);
     dedup_sorted(&all, &keys, &UInt64Array::from(ranks), whole_rows)
+}
+
+/// Splits `batch` into its rows before `from` (microseconds) and the rest, each in order.
+fn split_at_time(
+    batch: &RecordBatch,
+    from: i64,
+) -> Result<(RecordBatch, RecordBatch), StorageError> {
+    let time = time_column(batch)?;
+    let before: BooleanArray = time
+        .iter()
+        .map(|t| Some(t.is_some_and(|t| t < from)))
+        .collect();
+    let after = not(&before)?;
+    Ok((
+        filter_record_batch(batch, &before)?,
+        filter_record_batch(batch, &after)?,
+    ))
+}
+
+/// A file written by a compaction, with its Delta statistics.
+struct Written {
+    bytes: Bytes,
+    stats: String,
+    rows: u64,
+    min_time: i64,
+    max_time: i64,
+    order: FileOrder,
+}
+
+impl Written {
+    fn of(batch: &RecordBatch, tags: &[usize], order: FileOrder) -> Result<Written, StorageError> {
+        let (min_time, max_time) = time_range(batch)?.unwrap_or((0, 0));
+        Ok(Written {
+            bytes: write_parquet(batch, tags)?,
+            stats: stats_json(batch),
+            rows: batch.num_rows() as u64,
+            min_time,
+            max_time,
+            order,
+        })
+    }
+
+    fn meta(&self, date: &str, rank: u64) -> FileMeta {
+        FileMeta {
+            path: format!(
+                "date={date}/part-{rank:020}-{}.zstd.parquet",
+                uuid::Uuid::new_v4().simple()
+            ),
+            date: date.to_string(),
+            size: self.bytes.len() as u64,
+            rows: self.rows,
+            min_time: self.min_time,
+            max_time: self.max_time,
+            rank,
+            order: self.order,
+        }
+    }
 }
 
 /// Compacts the next partition of `table` due under `policy`, if any.
@@ -169,7 +290,7 @@ pub async fn compact_table(
     policy: &CompactionPolicy,
 ) -> Result<Option<Compacted>, StorageError> {
     let state = table.state();
-    let Some(inputs) = pick(
+    let Some(Picked { inputs, trim }) = pick(
         &state.files,
         policy,
         compaction_bytes_per_row(&state.schema),
@@ -181,66 +302,91 @@ pub async fn compact_table(
         let bytes = store
             .get_table_file(table.db(), table.name(), &f.path)
             .await?;
-        loaded.push((f.clone(), bytes));
+        loaded.push((f.rank, bytes));
     }
+    let trimmed = match &trim {
+        Some(f) => Some((
+            f.clone(),
+            store
+                .get_table_file(table.db(), table.name(), &f.path)
+                .await?,
+        )),
+        None => None,
+    };
     let schema = table.schema();
     let (arrow_schema, tags) = (schema.arrow_schema(), schema.tag_indices());
     let whole_rows = schema.is_sql_table();
     let rank = inputs.iter().map(|f| f.rank).max().unwrap_or(0);
+    let from = inputs.iter().map(|f| f.min_time).min().unwrap_or(0);
     let date = inputs[0].date.clone();
-    let (merged_bytes, merged_stats, rows, min_time, max_time, order) =
-        tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
-            let merged = merge_files(&loaded, &arrow_schema, &tags, whole_rows)?;
-            let bytes = write_parquet(&merged, &tags)?;
-            let (min, max) = time_range(&merged)?.unwrap_or((0, 0));
-            Ok((
-                bytes,
-                stats_json(&merged),
-                merged.num_rows() as u64,
-                min,
-                max,
-                sorted_order(&merged, &tags),
-            ))
-        })
-        .await
-        .map_err(|e| StorageError::Payload(format!("compaction failed: {e}")))??;
-    let out = FileMeta {
-        path: format!(
-            "date={date}/part-{rank:020}-{}.zstd.parquet",
-            uuid::Uuid::new_v4().simple()
-        ),
-        date,
-        size: merged_bytes.len() as u64,
-        rows,
-        min_time,
-        max_time,
-        rank,
-        order,
-    };
-    store
-        .put_table_file(table.db(), table.name(), &out.path, merged_bytes)
-        .await?;
+    let (merged, kept) = tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
+        let mut ranked = Vec::new();
+        for (rank, bytes) in &loaded {
+            for batch in decode(bytes, &arrow_schema)? {
+                ranked.push((*rank, batch?));
+            }
+        }
+        // The trimmed file keeps its rows before the run's first time, in their order; the
+        // rest joins the merge at the file's rank.
+        let mut kept = None;
+        if let Some((meta, bytes)) = &trimmed {
+            let mut before = Vec::new();
+            for batch in decode(bytes, &arrow_schema)? {
+                let (early, late) = split_at_time(&batch?, from)?;
+                before.push(early);
+                ranked.push((meta.rank, late));
+            }
+            let before = concat_batches(&arrow_schema, &before)?;
+            if before.num_rows() > 0 {
+                kept = Some(Written::of(&before, &tags, meta.order)?);
+            }
+        }
+        let merged = merge(ranked, &arrow_schema, &tags, whole_rows)?;
+        let merged = Written::of(&merged, &tags, sorted_order(&merged, &tags))?;
+        Ok((merged, kept))
+    })
+    .await
+    .map_err(|e| StorageError::Payload(format!("compaction failed: {e}")))??;
+    let mut removed = inputs;
+    let mut added = vec![merged.meta(&date, rank)];
+    let mut stats = vec![merged.stats.clone()];
+    let mut writes = vec![merged.bytes.clone()];
+    if let Some(t) = trim {
+        if let Some(kept) = &kept {
+            added.push(kept.meta(&date, t.rank));
+            stats.push(kept.stats.clone());
+            writes.push(kept.bytes.clone());
+        }
+        removed.push(t);
+    }
+    for (meta, bytes) in added.iter().zip(writes) {
+        store
+            .put_table_file(table.db(), table.name(), &meta.path, bytes)
+            .await?;
+    }
     store
         .replace_files(
             table,
-            &inputs,
-            std::slice::from_ref(&out),
-            &[merged_stats],
+            &removed,
+            &added,
+            &stats,
             &Replacement::Compaction {
                 target_size: policy.target_bytes,
             },
         )
         .await?;
     table.update(|s| {
-        s.files.retain(|f| !inputs.iter().any(|i| i.path == f.path));
-        s.files.push(out.clone());
+        s.files
+            .retain(|f| !removed.iter().any(|i| i.path == f.path));
+        s.files.extend(added.iter().cloned());
     });
     Ok(Some(Compacted {
-        files_in: inputs.len(),
-        bytes_in: inputs.iter().map(|f| f.size).sum(),
-        rows_in: inputs.iter().map(|f| f.rows).sum(),
-        bytes_out: out.size,
-        rows_out: out.rows,
+        files_in: removed.len(),
+        bytes_in: removed.iter().map(|f| f.size).sum(),
+        rows_in: removed.iter().map(|f| f.rows).sum(),
+        bytes_out: added.iter().map(|f| f.size).sum(),
+        rows_out: added.iter().map(|f| f.rows).sum(),
+        files_out: added.len(),
     }))
 }
 
@@ -334,7 +480,7 @@ mod tests {
             file("2025-01-02", 40, 4),
             file("2025-01-02", 40, 6),
         ];
-        let picked = pick(&files, &policy, 100).unwrap();
+        let picked = pick(&files, &policy, 100).unwrap().inputs;
         let ranks: Vec<u64> = picked.iter().map(|f| f.rank).collect();
         // The large file stays; 40 + 40 fits, a third would pass the target.
         assert_eq!(ranks, [3, 4]);
@@ -352,6 +498,7 @@ mod tests {
         ];
         let ranks: Vec<u64> = pick(&files, &policy, 100)
             .unwrap()
+            .inputs
             .iter()
             .map(|f| f.rank)
             .collect();
@@ -379,6 +526,7 @@ mod tests {
         let files = vec![rows(1, 300), rows(2, 300), rows(3, 300), rows(4, 300)];
         let picked: Vec<u64> = pick(&files, &policy, 100)
             .unwrap()
+            .inputs
             .iter()
             .map(|f| f.rank)
             .collect();
@@ -388,10 +536,64 @@ mod tests {
         let files = vec![rows(3, 900), rows(4, 300), rows(5, 300)];
         let picked: Vec<u64> = pick(&files, &policy, 100)
             .unwrap()
+            .inputs
             .iter()
             .map(|f| f.rank)
             .collect();
         assert_eq!(picked, [4, 5]);
         assert_eq!(pick(&[rows(5, 600), rows(6, 700)], &policy, 100), None);
+    }
+
+    #[test]
+    fn a_large_file_whose_newest_rows_reach_into_the_run_is_trimmed() {
+        // 1 000 rows fit the budget; files of 500 rows or more are large.
+        let policy = CompactionPolicy {
+            target_bytes: 1 << 30,
+            min_files: 2,
+            grace: Duration::ZERO,
+            memory_budget: 100_000,
+        };
+        let span = |rank: u64, rows: u64, min_time: i64, max_time: i64| FileMeta {
+            rows,
+            min_time,
+            max_time,
+            ..file("2025-01-01", 10, rank)
+        };
+        let large = span(1, 600, 0, 999);
+        let run = [span(2, 250, 950, 1_100), span(3, 250, 1_090, 1_200)];
+        let files = [&[large.clone()][..], &run].concat();
+        let picked = pick(&files, &policy, 100).unwrap();
+        assert_eq!(picked.inputs, run);
+        assert_eq!(picked.trim, Some(large.clone()));
+        // The trimmed file's share counts against the budget: a third small file would pass it.
+        let more = [&files[..], &[span(4, 250, 1_200, 1_300)]].concat();
+        let picked = pick(&more, &policy, 100).unwrap();
+        assert_eq!((picked.inputs.len(), picked.trim.is_some()), (2, true));
+        // A large file near the budget is trimmed with one small file.
+        let full = [span(1, 900, 0, 999), run[0].clone(), run[1].clone()];
+        let picked = pick(&full, &policy, 100).unwrap();
+        assert_eq!(picked.inputs, run[..1]);
+        assert_eq!(picked.trim, Some(full[0].clone()));
+        // Too large to trim within the budget: the run is merged as before.
+        let huge = [span(1, 1_200, 0, 999), run[0].clone(), run[1].clone()];
+        assert_eq!(
+            pick(&huge, &policy, 100).unwrap(),
+            Picked {
+                inputs: run.to_vec(),
+                trim: None
+            }
+        );
+        // No overlap: nothing to trim, and the budget is the run's.
+        let apart = [span(1, 600, 0, 900), run[0].clone(), run[1].clone()];
+        let picked = pick(&apart, &policy, 100).unwrap();
+        assert_eq!(picked.trim, None);
+        let later = [&apart[..], &[span(4, 250, 1_200, 1_300)]].concat();
+        assert_eq!(pick(&later, &policy, 100).unwrap().inputs.len(), 3);
+        // Late rows across most of the large file: rewriting it is not worth a seam.
+        let late = [large.clone(), span(2, 250, 100, 1_100), run[1].clone()];
+        assert_eq!(pick(&late, &policy, 100).unwrap().trim, None);
+        // A large file ranked after the run is not the run's to trim.
+        let after = [run[0].clone(), run[1].clone(), span(4, 600, 1_000, 1_500)];
+        assert_eq!(pick(&after, &policy, 100).unwrap().trim, None);
     }
 }

@@ -246,14 +246,18 @@ pub fn sorted_order(batch: &RecordBatch, tags: &[usize]) -> FileOrder {
     }
 }
 
-/// The smallest and largest `time` of a batch in a table's schema; `None` when it has no rows.
-pub fn time_range(batch: &RecordBatch) -> Result<Option<(i64, i64)>, StorageError> {
-    let time = batch
+/// The `time` column of a batch in a table's schema.
+pub fn time_column(batch: &RecordBatch) -> Result<&TimestampMicrosecondArray, StorageError> {
+    batch
         .column(batch.schema().index_of(TIME_COLUMN)?)
         .as_any()
         .downcast_ref::<TimestampMicrosecondArray>()
-        .ok_or_else(|| StorageError::Payload("time column of the wrong type".into()))?;
-    let v = time.values();
+        .ok_or_else(|| StorageError::Payload("time column of the wrong type".into()))
+}
+
+/// The smallest and largest `time` of a batch in a table's schema; `None` when it has no rows.
+pub fn time_range(batch: &RecordBatch) -> Result<Option<(i64, i64)>, StorageError> {
+    let v = time_column(batch)?.values();
     Ok(v.iter().copied().min().zip(v.iter().copied().max()))
 }
 

@@ -667,6 +667,7 @@ impl Storage {
                     compactions = done.len(),
                     files_in = done.iter().map(|c| c.files_in).sum::<usize>(),
                     bytes_in = done.iter().map(|c| c.bytes_in).sum::<u64>(),
+                    files_out = done.iter().map(|c| c.files_out).sum::<usize>(),
                     bytes_out = done.iter().map(|c| c.bytes_out).sum::<u64>(),
                     "compacted"
                 ),
