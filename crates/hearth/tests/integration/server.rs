@@ -89,6 +89,18 @@ impl Server {
         format!("http://{}{path}", self.http)
     }
 
+    /// The text of `GET /metrics`.
+    pub(crate) async fn metrics(&self) -> String {
+        http()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The log lines so far.
     pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")

@@ -244,14 +244,7 @@ async fn http_query_formats_ping_metrics_and_no_sync() {
     let ping = http().get(server.url("/ping")).send().await.unwrap();
     assert_eq!(ping.status().as_u16(), 204);
     assert!(ping.headers().contains_key("x-influxdb-version"));
-    let metrics = http()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("hearth_rows_written_total 2\n"),
         "{metrics}"
@@ -335,14 +328,7 @@ async fn writes_wait_for_the_persister_at_the_write_backlog() {
         let (status, text) = post(&url, body).await;
         assert_eq!(status, 204, "{text}");
     }
-    let metrics = http()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert_eq!(metric(&metrics, "hearth_buffer_bytes_bound"), 1024.0);
     assert!(
         metric(&metrics, "hearth_write_backlog_waits_total") >= 1.0,
