@@ -44,8 +44,15 @@ pub fn row_rank(seq: u64, row: u64) -> u64 {
 pub fn file_rank(seq: u64) -> u64 {
     (seq << ROW_BITS) | ((1 << ROW_BITS) - 1)
 }
-/// Rows per Parquet row group.
-pub const ROW_GROUP_ROWS: usize = 65_536;
+/// Rows per Parquet row group. Pages (at most 20 000 rows, with statistics in the page index)
+/// still let a query of one series skip most of a row group, while each row group read costs a
+/// fixed share: its statistics are evaluated, and a decompressor is set up for each column chunk
+/// (zstd asks the CPU for its features each time, which traps to the hypervisor on a virtual
+/// machine: about 22 µs on the one `BENCHMARKS.md` was measured on). TSBS cpu, 1 000 hosts × a
+/// day, `hearth-bench query`, p50 of three alternating runs, 65 536 → 262 144 rows: cpu-max-all-8
+/// 31.5 → 26.7 ms, double-groupby-1 175 → 154 ms, high-cpu-all 517 → 464 ms, single-host
+/// queries unchanged; 2^20 rows made single-host queries 5–10% slower.
+pub const ROW_GROUP_ROWS: usize = 262_144;
 
 /// Merges the chunks of one table into one sorted, deduplicated batch in the table schema
 /// (`whole_rows`: a later row replaces an earlier one of its identity whole, as a SQL table's
