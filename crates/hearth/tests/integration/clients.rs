@@ -784,3 +784,35 @@ async fn pgjdbc_metadata_prepared_statements_and_fetch_size() {
         ],
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_explain_shows_each_scan_condition_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--flush-interval", "100ms"]);
+    let lines = "energy,household=h1 power_w=230 1764000000\n\
+                 energy,household=h2 power_w=90 1764000000\n\
+                 energy,household=h1 power_w=240 1764000060\n";
+    let url = server.url("/api/v2/write?bucket=home&precision=s");
+    assert_eq!(post(&url, lines).await.0, 204);
+    let files = "SELECT count(*) FROM system.parquet_files";
+    for _ in 0..100 {
+        if psql(&server, "home", &["-At", "-c", files]).trim() == "1" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(psql(&server, "home", &["-At", "-c", files]).trim(), "1");
+    let sql = "SELECT sum(power_w) FROM energy \
+               WHERE household = 'h1' AND time >= '2025-11-24T16:00:30Z'";
+    assert_eq!(psql(&server, "home", &["-At", "-c", sql]).trim(), "240");
+    let plan = psql(&server, "home", &["-At", "-c", &format!("EXPLAIN {sql}")]);
+    let predicate = plan
+        .split("predicate=")
+        .nth(1)
+        .and_then(|p| p.split(", pruning_").next())
+        .unwrap_or_else(|| panic!("no scan predicate in {plan}"));
+    assert_eq!(
+        predicate, "household@0 = h1 AND time@2 >= 1764000030000000",
+        "{plan}"
+    );
+}
