@@ -18,7 +18,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::ScalarValue;
 use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TableSchema};
@@ -321,32 +323,43 @@ impl TableLast {
             .map(|(k, s)| (k, s))
             .filter(|(_, s)| s.time >= since)
             .collect();
-        let zone = || Some(hearth_catalog::schema::TIME_ZONE.into());
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(arrow.fields().len());
         for (c, field) in schema.columns().iter().zip(arrow.fields()) {
-            let values = kept.iter().map(|(key, s)| match c.kind {
-                ColumnKind::Time => ScalarValue::TimestampMicrosecond(Some(s.time), zone()),
-                ColumnKind::Tag => ScalarValue::Utf8(
-                    key.iter()
-                        .find(|(n, _)| n.as_ref() == c.name)
-                        .map(|(_, v)| v.to_string()),
+            // Times and tags are built directly (no value by value conversion): they are most
+            // of the cells of a latest-row answer.
+            let column: ArrayRef = match c.kind {
+                ColumnKind::Time => Arc::new(
+                    TimestampMicrosecondArray::from_iter_values(kept.iter().map(|(_, s)| s.time))
+                        .with_timezone(hearth_catalog::schema::TIME_ZONE),
                 ),
+                ColumnKind::Tag => {
+                    let values: StringArray = kept
+                        .iter()
+                        .map(|(key, _)| {
+                            key.iter()
+                                .find(|(n, _)| n.as_ref() == c.name)
+                                .map(|(_, v)| v.as_ref())
+                        })
+                        .collect();
+                    Arc::new(values)
+                }
                 // The cache serves line protocol tables only (tags, no keys).
                 ColumnKind::Key(_) => {
-                    ScalarValue::try_from(field.data_type()).unwrap_or(ScalarValue::Null)
+                    datafusion::arrow::array::new_null_array(field.data_type(), kept.len())
                 }
-                ColumnKind::Field(_) => match s.fields.get(c.name.as_str()) {
-                    Some(l) if (latest_fields && l.time >= since) || l.time == s.time => {
-                        l.value.clone()
+                ColumnKind::Field(_) if kept.is_empty() => {
+                    datafusion::arrow::array::new_empty_array(field.data_type())
+                }
+                ColumnKind::Field(_) => ScalarValue::iter_to_array(kept.iter().map(|(_, s)| {
+                    match s.fields.get(c.name.as_str()) {
+                        Some(l) if (latest_fields && l.time >= since) || l.time == s.time => {
+                            l.value.clone()
+                        }
+                        _ => ScalarValue::try_from(field.data_type()).unwrap_or(ScalarValue::Null),
                     }
-                    _ => ScalarValue::try_from(field.data_type()).unwrap_or(ScalarValue::Null),
-                },
-            });
-            columns.push(if kept.is_empty() {
-                datafusion::arrow::array::new_empty_array(field.data_type())
-            } else {
-                ScalarValue::iter_to_array(values)?
-            });
+                }))?,
+            };
+            columns.push(column);
         }
         if latest_fields {
             for c in schema.columns() {
