@@ -137,8 +137,16 @@ pub fn write_parquet(batch: &RecordBatch, tag_columns: &[usize]) -> Result<Bytes
     //   stream split once it passes 4 096 values (meter readings: 2.5 MB against 3.3 MB with
     //   dictionaries only, for the same homes' `energy`);
     // * tags keep dictionaries.
-    for field in batch.schema().fields() {
+    // Codecs: zstd, but LZ4 (raw) for tags. Sorted tags are dictionary indices in long runs,
+    // which zstd shrinks by a few bytes per column chunk, while the Parquet reader creates a
+    // zstd compressor and decompressor for each column chunk it reads (CPU feature checks that
+    // cost 45 µs on a virtual machine). TSBS cpu, 1 000 hosts for a day: 0.006 B/row more, and
+    // queries of a few hosts 5-10 % faster.
+    for (i, field) in batch.schema().fields().iter().enumerate() {
         let column = ColumnPath::from(field.name().as_str());
+        if tag_columns.contains(&i) && field.data_type() == &DataType::Utf8 {
+            props = props.set_column_compression(column.clone(), Compression::LZ4_RAW);
+        }
         props = match field.data_type() {
             DataType::Int64 | DataType::Timestamp(_, _) => props
                 .set_column_dictionary_enabled(column.clone(), false)
@@ -293,5 +301,59 @@ mod tests {
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(t)]).unwrap();
         assert_eq!(time_range(&batch).unwrap(), Some((1, 3)));
         assert_eq!(time_range(&batch.slice(0, 0)).unwrap(), None);
+    }
+
+    #[test]
+    fn tags_are_lz4_and_the_rest_zstd_and_the_file_reads_back() {
+        use datafusion::arrow::array::{Float64Array, StringArray};
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let n = 3_000;
+        let time = TimestampMicrosecondArray::from_iter_values((0..n).map(|i| i * 10_000_000))
+            .with_timezone("UTC");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("host", DataType::Utf8, true),
+            Field::new("note", DataType::Utf8, true),
+            Field::new("usage", DataType::Float64, true),
+            Field::new(TIME_COLUMN, time.data_type().clone(), false),
+        ]));
+        let host: StringArray = (0..n).map(|i| Some(format!("h{}", i / 1_000))).collect();
+        let note: StringArray = (0..n).map(|i| Some(format!("n{}", i % 7))).collect();
+        let usage: Float64Array = (0..n).map(|i| Some((i % 100) as f64 / 4.0)).collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(host),
+                Arc::new(note),
+                Arc::new(usage),
+                Arc::new(time),
+            ],
+        )
+        .unwrap();
+        let bytes = write_parquet(&batch, &[0]).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let codecs: Vec<(String, &str)> = reader
+            .metadata()
+            .row_group(0)
+            .columns()
+            .iter()
+            .map(|c| {
+                let codec = match c.compression() {
+                    Compression::LZ4_RAW => "lz4",
+                    Compression::ZSTD(_) => "zstd",
+                    _ => "other",
+                };
+                (c.column_path().string(), codec)
+            })
+            .collect();
+        // The tag is LZ4; a string field, a float field and the time stay zstd.
+        let expected = [
+            ("host", "lz4"),
+            ("note", "zstd"),
+            ("usage", "zstd"),
+            ("time", "zstd"),
+        ];
+        assert_eq!(codecs, expected.map(|(c, z)| (c.to_string(), z)));
+        let read: Vec<RecordBatch> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(concat_batches(&batch.schema(), &read).unwrap(), batch);
     }
 }
