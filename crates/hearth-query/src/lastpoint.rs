@@ -43,11 +43,13 @@ use datafusion::common::{Column, DFSchema, DataFusionError, Result};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::logical_expr::expr_rewriter::unnormalize_col;
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
     BinaryExpr, Distinct, DistinctOn, Expr, LogicalPlan, LogicalPlanBuilder, Operator, Projection,
     Sort, SortExpr, TableType,
 };
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
@@ -97,10 +99,19 @@ struct FirstRows {
 
 impl FirstRows {
     fn apply(&self, state: &dyn Session, batch: RecordBatch) -> Result<RecordBatch> {
-        let schema = DFSchema::try_from(batch.schema().as_ref().clone())?;
+        let schema = Arc::new(DFSchema::try_from(batch.schema().as_ref().clone())?);
+        // The conditions were taken before DataFusion simplified them: `now()` and the like
+        // become this query's values here.
+        let simplifier = ExprSimplifier::new(
+            SimplifyContext::builder()
+                .with_schema(schema.clone())
+                .with_query_execution_start_time(state.execution_props().query_execution_start_time)
+                .with_config_options(state.config().options().clone())
+                .build(),
+        );
         let eval = |e: &Expr, batch: &RecordBatch| -> Result<ArrayRef> {
             state
-                .create_physical_expr(e.clone(), &schema)?
+                .create_physical_expr(simplifier.simplify(e.clone())?, &schema)?
                 .evaluate(batch)?
                 .into_array(batch.num_rows())
         };
