@@ -269,6 +269,7 @@ impl QueryEngine {
             .with_default_features()
             .with_optimizer_rules(optimizer_rules())
             .with_physical_optimizer_rule(Arc::new(crate::scan_predicate::DistinctScanConditions))
+            .with_physical_optimizer_rule(Arc::new(crate::runs::PartialAggregateByRuns))
             .with_query_planner(Arc::new(HearthPlanner {
                 log: queries.clone(),
                 statement_timeout,

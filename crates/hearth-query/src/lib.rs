@@ -8,6 +8,7 @@
 //! - [`lastpoint`]: latest row per series from the write path's cache.
 //! - [`recent`]: newest-first queries (`ORDER BY time DESC LIMIT n`) read the newest data first.
 //! - [`scan_predicate`]: each condition once in a Parquet scan's predicate.
+//! - [`runs`]: partial aggregation by runs of equal keys (tags and time buckets).
 //! - [`queries`]: running and recent queries (`system.queries`) and the statement timeout.
 //! - [`script`]: SQL text run as a scheduled job runs it (`now()` fixed, exports).
 //! - [`split`]: one message of SQL into its statements.
@@ -24,6 +25,7 @@ pub mod lastpoint;
 pub mod provider;
 pub mod queries;
 pub mod recent;
+pub mod runs;
 pub mod scan_predicate;
 pub mod script;
 pub mod split;

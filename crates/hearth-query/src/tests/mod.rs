@@ -4,6 +4,7 @@ mod lastpoint;
 mod merge;
 mod order;
 mod prune;
+mod runs;
 mod writes;
 
 use std::sync::Arc;

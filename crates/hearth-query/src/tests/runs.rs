@@ -1,0 +1,130 @@
+//! Partial aggregation by runs against DataFusion's hashing partial aggregate.
+
+use std::sync::Arc;
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
+use datafusion::prelude::SessionContext;
+use hearth_storage::flush::FlushReason;
+
+use super::{open, physical_plan, write_lines};
+use crate::runs::RunAggregateExec;
+
+/// `plan` with every [`RunAggregateExec`] put back to the aggregate it replaced.
+fn hashing(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    plan.transform_up(|node| {
+        Ok(match node.downcast_ref::<RunAggregateExec>() {
+            Some(runs) => Transformed::yes(Arc::new(runs.aggregate().clone()) as _),
+            None => Transformed::no(node),
+        })
+    })
+    .data()
+    .unwrap()
+}
+
+/// The answer of `plan`, printed.
+async fn answer(ctx: &SessionContext, plan: Arc<dyn ExecutionPlan>) -> String {
+    let batches = collect(plan, ctx.task_ctx()).await.unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+/// Grouping by tags and time buckets, with any aggregate DataFusion can accumulate by group:
+/// each query's plan aggregates by runs, and answers what the hashing aggregate answers, for
+/// batch sizes that cut runs anywhere, over files, the buffer and rows merged between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregating_by_runs_answers_what_hashing_answers() {
+    let (_dir, storage, engine) = open().await;
+    // 4 homes × 3 rooms, and one series per home without a room (a null key), at 10 s for 3
+    // hours, written in three parts with a flush after each of the first two: the third repeats
+    // and overwrites points of the first hour, so the scan merges files and buffer there.
+    // Temperatures are quarters (sums are exact in any order); some points have no temperature,
+    // some no state.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let start = 1_714_557_600_i64;
+    let parts = [(0, 3600), (3600, 10_800), (1800, 4000)];
+    for (i, (from, to)) in parts.into_iter().enumerate() {
+        let mut body = String::new();
+        for home in ["h1", "h2", "h3", "h4"] {
+            for room in [",room=kitchen", ",room=bath", ",room=hall", ""] {
+                for t in (from..to).step_by(10) {
+                    let mut fields = vec![format!("hum={}i", 30 + next(50))];
+                    if next(10) > 0 {
+                        fields.push(format!("temp={}", 15.0 + next(40) as f64 / 4.0));
+                    }
+                    if next(3) > 0 {
+                        fields.push(format!(
+                            "state=\"{}\"",
+                            ["on", "off", "eco"][next(3) as usize]
+                        ));
+                    }
+                    let line = format!(
+                        "climate,home={home}{room} {} {}\n",
+                        fields.join(","),
+                        start + t
+                    );
+                    body.push_str(&line);
+                }
+            }
+        }
+        write_lines(&storage, &body).await;
+        if i < 2 {
+            storage.flush(FlushReason::Age).await.unwrap();
+        }
+    }
+    let queries = [
+        "SELECT date_trunc('hour', time) AS hour, home, avg(temp), count(*), count(temp), \
+         sum(hum), min(hum), max(temp), round(stddev(hum), 9) FROM climate \
+         GROUP BY hour, home ORDER BY hour, home",
+        "SELECT room, count(*) FILTER (WHERE hum > 50), max(state), min(state), avg(hum) \
+         FROM climate GROUP BY room ORDER BY room",
+        "SELECT date_bin(INTERVAL '15 minutes', time) AS b, home, room, sum(temp), count(state) \
+         FROM climate WHERE time >= to_timestamp(1714558000) AND time < to_timestamp(1714566000) \
+         AND room <> 'hall' GROUP BY b, home, room ORDER BY b, home, room",
+        "SELECT time_bucket(INTERVAL '20 minutes', time) AS b, max(hum), bool_and(temp > 20) \
+         FROM climate GROUP BY b ORDER BY b",
+    ];
+    for sql in queries {
+        let plan = physical_plan(&engine, sql).await;
+        assert!(plan.contains("RunAggregateExec"), "{sql}\n{plan}");
+        for batch_size in [5, 100, 8192] {
+            let ctx = engine.session("home");
+            ctx.sql(&format!(
+                "SET datafusion.execution.batch_size = {batch_size}"
+            ))
+            .await
+            .unwrap();
+            // A plan runs once (its repartitions keep their state), so each answer has its own.
+            let plan = async || {
+                ctx.sql(sql)
+                    .await
+                    .unwrap()
+                    .create_physical_plan()
+                    .await
+                    .unwrap()
+            };
+            let by_runs = plan().await;
+            let shown = displayable(by_runs.as_ref()).indent(false).to_string();
+            assert!(shown.contains("RunAggregateExec"), "{shown}");
+            let by_runs = answer(&ctx, by_runs).await;
+            let by_hashing = answer(&ctx, hashing(plan().await)).await;
+            assert_eq!(by_runs, by_hashing, "{sql}, batches of {batch_size}");
+            assert!(by_runs.lines().count() > 6, "{by_runs}");
+        }
+    }
+    // Keys that do not run long in series order stay with the hashing aggregate.
+    for sql in [
+        "SELECT hum, count(*) FROM climate GROUP BY hum",
+        "SELECT time, home, avg(temp) FROM climate GROUP BY time, home",
+        "SELECT home, array_agg(temp ORDER BY time) FROM climate GROUP BY home",
+    ] {
+        let plan = physical_plan(&engine, sql).await;
+        assert!(!plan.contains("RunAggregateExec"), "{sql}\n{plan}");
+    }
+}
