@@ -32,6 +32,7 @@ use datafusion::common::{Result, internal_err};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
@@ -44,6 +45,10 @@ use datafusion::physical_plan::{
     ReplaceChildrenOptions,
 };
 use futures::StreamExt;
+
+use kernels::{RunKernel, kernel};
+
+mod kernels;
 
 /// The time bucket functions whose results keep a series' rows in runs.
 const BUCKETS: [&str; 4] = ["date_trunc", "datetrunc", "date_bin", "time_bucket"];
@@ -158,11 +163,19 @@ impl DisplayAs for RunAggregateExec {
             .iter()
             .map(|(_, name)| name.as_str())
             .collect();
-        let aggregates: Vec<&str> = self
+        // An aggregate without a kernel adds row by row (see `kernels`).
+        let schema = self.aggregate.input_schema();
+        let aggregates: Vec<String> = self
             .aggregate
             .aggr_expr()
             .iter()
-            .map(|a| a.name())
+            .zip(self.aggregate.filter_expr())
+            .map(
+                |(a, filter)| match run_kernel(a, filter.is_some(), &schema) {
+                    Some(_) => a.name().to_string(),
+                    None => format!("{} row by row", a.name()),
+                },
+            )
             .collect();
         write!(
             f,
@@ -225,9 +238,10 @@ impl ExecutionPlan for RunAggregateExec {
             keys: self.aggregate.group_expr().input_exprs(),
             arguments: aggregates.iter().map(|a| a.expressions()).collect(),
             filters: self.aggregate.filter_expr().to_vec(),
-            accumulators: aggregates
+            reducers: aggregates
                 .iter()
-                .map(|a| a.create_groups_accumulator())
+                .zip(self.aggregate.filter_expr())
+                .map(|(a, filter)| reducer(a, filter.is_some(), &self.aggregate.input_schema()))
                 .collect::<Result<_>>()?,
             open: None,
             metrics: BaselineMetrics::new(&self.metrics, partition),
@@ -256,6 +270,31 @@ impl ExecutionPlan for RunAggregateExec {
     }
 }
 
+/// How one aggregate of a partition adds up its rows.
+enum Reducer {
+    /// A kernel over each run's slice ([`kernels`]).
+    Runs(Box<dyn RunKernel>),
+    /// DataFusion's accumulator, given the group of every row.
+    Rows(Box<dyn GroupsAccumulator>),
+}
+
+/// The kernel of `aggregate` over rows of `schema`, if it has one and no `FILTER`.
+fn run_kernel(
+    aggregate: &AggregateFunctionExpr,
+    filtered: bool,
+    schema: &Schema,
+) -> Option<Box<dyn RunKernel>> {
+    kernel(aggregate, schema).filter(|_| !filtered)
+}
+
+/// The reducer of `aggregate`: its kernel if it has one, else its accumulator.
+fn reducer(aggregate: &AggregateFunctionExpr, filtered: bool, schema: &Schema) -> Result<Reducer> {
+    match run_kernel(aggregate, filtered, schema) {
+        Some(kernel) => Ok(Reducer::Runs(kernel)),
+        None => Ok(Reducer::Rows(aggregate.create_groups_accumulator()?)),
+    }
+}
+
 /// The state of one partition's aggregation by runs.
 struct Runs {
     /// The output: the keys, then each aggregate's state.
@@ -263,9 +302,9 @@ struct Runs {
     keys: Vec<Arc<dyn PhysicalExpr>>,
     arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
-    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    reducers: Vec<Reducer>,
     /// The key of the last run seen (one row per key column), whose group is still open: the
-    /// next batch may continue it. It is group 0 of the accumulators.
+    /// next batch may continue it. It is group 0 of the reducers.
     open: Option<Vec<ArrayRef>>,
     metrics: BaselineMetrics,
 }
@@ -295,24 +334,36 @@ impl Runs {
             None => false,
         };
         let first = usize::from(self.open.is_some() && !continues);
-        let mut group_indices = Vec::with_capacity(rows);
-        for (i, run) in runs.iter().enumerate() {
-            group_indices.resize(run.end, first + i);
-        }
         let groups = first + runs.len();
-        for (i, accumulator) in self.accumulators.iter_mut().enumerate() {
+        let mut group_indices = Vec::new();
+        for (i, reducer) in self.reducers.iter_mut().enumerate() {
             let values = self.arguments[i]
                 .iter()
                 .map(|a| a.evaluate(batch)?.into_array(rows))
                 .collect::<Result<Vec<_>>>()?;
-            let filter = match &self.filters[i] {
-                Some(f) => Some(f.evaluate(batch)?.into_array(rows)?),
-                None => None,
-            };
-            let filter = filter.as_ref().map(|f| f.as_boolean());
-            accumulator.update_batch(&values, &group_indices, filter, groups)?;
+            match reducer {
+                Reducer::Runs(kernel) => {
+                    for (j, run) in runs.iter().enumerate() {
+                        kernel.add(&values[0], run.clone(), first + j);
+                    }
+                }
+                Reducer::Rows(accumulator) => {
+                    if group_indices.is_empty() {
+                        group_indices.reserve(rows);
+                        for (j, run) in runs.iter().enumerate() {
+                            group_indices.resize(run.end, first + j);
+                        }
+                    }
+                    let filter = match &self.filters[i] {
+                        Some(f) => Some(f.evaluate(batch)?.into_array(rows)?),
+                        None => None,
+                    };
+                    let filter = filter.as_ref().map(|f| f.as_boolean());
+                    accumulator.update_batch(&values, &group_indices, filter, groups)?;
+                }
+            }
         }
-        // The key of every group the accumulators hold, in group order.
+        // The key of every group the reducers hold, in group order.
         let starts: UInt32Array = runs
             .iter()
             .skip(usize::from(continues))
@@ -348,10 +399,13 @@ impl Runs {
         }
     }
 
-    /// The rows of the groups `emit` takes from the accumulators, whose keys are `keys`.
+    /// The rows of the groups `emit` takes from the reducers, whose keys are `keys`.
     fn emit(&mut self, mut columns: Vec<ArrayRef>, emit: EmitTo) -> Result<RecordBatch> {
-        for accumulator in &mut self.accumulators {
-            columns.extend(accumulator.state(emit)?);
+        for reducer in &mut self.reducers {
+            match reducer {
+                Reducer::Runs(kernel) => columns.extend(kernel.state(emit)),
+                Reducer::Rows(accumulator) => columns.extend(accumulator.state(emit)?),
+            }
         }
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         self.metrics.record_output(batch.num_rows());

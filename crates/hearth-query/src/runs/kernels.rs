@@ -1,0 +1,210 @@
+//! `count`, `sum`, `avg`, `min` and `max` of a run at once.
+//!
+//! DataFusion's groups accumulators take one group index per row and add row by row. Over a
+//! run, where every row belongs to the same group, arrow's aggregate kernels (`sum`, `min`,
+//! `max`, vectorised) give the same partial state for a fraction of the work. A kernel is used
+//! only where its state is exactly the state DataFusion's final aggregate expects (checked
+//! against the aggregate's state fields); anything else keeps the accumulator.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, ArrowNumericType, AsArray, Float64Array, Int64Array, PrimitiveArray,
+    UInt64Array,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::{max, min, sum};
+use datafusion::arrow::datatypes::ArrowNativeTypeOp;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt64Type,
+};
+use datafusion::logical_expr::EmitTo;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+
+/// The partial state of one aggregate for the groups of a partition, a run at a time.
+pub(super) trait RunKernel: Send {
+    /// Adds the rows `run` of `values` (the aggregate's one argument) to group `group`: the
+    /// last group held, or a new one right after it.
+    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize);
+
+    /// The state of the groups `emit` names, taken out (as `GroupsAccumulator::state`).
+    fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef>;
+}
+
+/// The kernel computing `aggregate`'s partial state over `schema`'s rows, if there is one.
+pub(super) fn kernel(
+    aggregate: &AggregateFunctionExpr,
+    schema: &Schema,
+) -> Option<Box<dyn RunKernel>> {
+    let [argument] = aggregate.expressions().try_into().ok()?;
+    let input = argument.data_type(schema).ok()?;
+    let states: Vec<DataType> = aggregate
+        .state_fields()
+        .ok()?
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    use DataType::*;
+    Some(match (aggregate.fun().name(), &input, states.as_slice()) {
+        ("count", _, [Int64]) => Box::new(Count::default()),
+        ("sum", Int64, [Int64]) => Box::new(Sum::<Int64Type>::new(Int64)),
+        ("sum", Float64, [Float64]) => Box::new(Sum::<Float64Type>::new(Float64)),
+        ("avg", Float64, [UInt64, Float64]) => Box::new(Avg::default()),
+        (name @ ("min" | "max"), _, [state]) if *state == input => {
+            let max = name == "max";
+            match &input {
+                Int64 => Box::new(Extreme::<Int64Type>::new(input.clone(), max)),
+                Int32 => Box::new(Extreme::<Int32Type>::new(input.clone(), max)),
+                UInt64 => Box::new(Extreme::<UInt64Type>::new(input.clone(), max)),
+                Timestamp(TimeUnit::Second, _) => {
+                    Box::new(Extreme::<TimestampSecondType>::new(input.clone(), max))
+                }
+                Timestamp(TimeUnit::Millisecond, _) => {
+                    Box::new(Extreme::<TimestampMillisecondType>::new(input.clone(), max))
+                }
+                Timestamp(TimeUnit::Microsecond, _) => {
+                    Box::new(Extreme::<TimestampMicrosecondType>::new(input.clone(), max))
+                }
+                Timestamp(TimeUnit::Nanosecond, _) => {
+                    Box::new(Extreme::<TimestampNanosecondType>::new(input.clone(), max))
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// `values[group]`, added when `group` is one past the last.
+fn slot<T: Default>(values: &mut Vec<T>, group: usize) -> &mut T {
+    if group == values.len() {
+        values.push(T::default());
+    }
+    &mut values[group]
+}
+
+/// The values `emit` names, taken out of `values`.
+fn take<T>(values: &mut Vec<T>, emit: EmitTo) -> Vec<T> {
+    match emit {
+        EmitTo::All => std::mem::take(values),
+        EmitTo::First(n) => {
+            let rest = values.split_off(n);
+            std::mem::replace(values, rest)
+        }
+    }
+}
+
+/// `count(x)`: the rows that are not null.
+#[derive(Default)]
+struct Count {
+    counts: Vec<i64>,
+}
+
+impl RunKernel for Count {
+    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize) {
+        let nulls = values
+            .logical_nulls()
+            .map_or(0, |n| n.slice(run.start, run.len()).null_count());
+        *slot(&mut self.counts, group) += (run.len() - nulls) as i64;
+    }
+
+    fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
+        vec![Arc::new(Int64Array::from(take(&mut self.counts, emit)))]
+    }
+}
+
+/// `sum(x)` of integers (wrapping, as DataFusion's) or floats; null where all were null.
+struct Sum<T: ArrowNumericType> {
+    sums: Vec<Option<T::Native>>,
+    data_type: DataType,
+}
+
+impl<T: ArrowNumericType> Sum<T> {
+    fn new(data_type: DataType) -> Self {
+        Sum {
+            sums: Vec::new(),
+            data_type,
+        }
+    }
+}
+
+impl<T: ArrowNumericType> RunKernel for Sum<T> {
+    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize) {
+        let part = sum(&values.as_primitive::<T>().slice(run.start, run.len()));
+        let total = slot(&mut self.sums, group);
+        *total = match (*total, part) {
+            (Some(a), Some(b)) => Some(a.add_wrapping(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
+        let sums = PrimitiveArray::<T>::from_iter(take(&mut self.sums, emit));
+        vec![Arc::new(sums.with_data_type(self.data_type.clone()))]
+    }
+}
+
+/// `avg(x)` of floats: the count and the sum, both null where no value was seen.
+#[derive(Default)]
+struct Avg {
+    counts: Vec<u64>,
+    sums: Vec<f64>,
+}
+
+impl RunKernel for Avg {
+    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize) {
+        let part = values
+            .as_primitive::<Float64Type>()
+            .slice(run.start, run.len());
+        *slot(&mut self.counts, group) += (part.len() - part.null_count()) as u64;
+        *slot(&mut self.sums, group) += sum(&part).unwrap_or(0.0);
+    }
+
+    fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
+        let counts = take(&mut self.counts, emit);
+        let sums = take(&mut self.sums, emit);
+        let seen = NullBuffer::from_iter(counts.iter().map(|&c| c > 0));
+        let seen = (seen.null_count() > 0).then_some(seen);
+        vec![
+            Arc::new(UInt64Array::new(counts.into(), seen.clone())),
+            Arc::new(Float64Array::new(sums.into(), seen)),
+        ]
+    }
+}
+
+/// `min(x)` or `max(x)` of integers or timestamps; null where all were null.
+struct Extreme<T: ArrowNumericType> {
+    values: Vec<Option<T::Native>>,
+    data_type: DataType,
+    max: bool,
+}
+
+impl<T: ArrowNumericType> Extreme<T> {
+    fn new(data_type: DataType, max: bool) -> Self {
+        Extreme {
+            values: Vec::new(),
+            data_type,
+            max,
+        }
+    }
+}
+
+impl<T: ArrowNumericType> RunKernel for Extreme<T> {
+    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize) {
+        let part = values.as_primitive::<T>().slice(run.start, run.len());
+        let part = if self.max { max(&part) } else { min(&part) };
+        let held = slot(&mut self.values, group);
+        *held = match (*held, part) {
+            (Some(a), Some(b)) => Some(if self.max == a.is_lt(b) { b } else { a }),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
+        let values = PrimitiveArray::<T>::from_iter(take(&mut self.values, emit));
+        vec![Arc::new(values.with_data_type(self.data_type.clone()))]
+    }
+}
