@@ -37,12 +37,14 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
-    ReplaceChildrenOptions,
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode,
+    PlanProperties, ReplaceChildrenOptions,
 };
 use futures::StreamExt;
 
@@ -152,6 +154,12 @@ impl RunAggregateExec {
     pub fn aggregate(&self) -> &AggregateExec {
         &self.aggregate
     }
+
+    /// Whether the runs' states are merged by key before they leave: where no key is ordered
+    /// in the input (see [`Merger`]).
+    fn merges(&self) -> bool {
+        *self.aggregate.input_order_mode() == InputOrderMode::Linear
+    }
 }
 
 impl DisplayAs for RunAggregateExec {
@@ -179,9 +187,14 @@ impl DisplayAs for RunAggregateExec {
             .collect();
         write!(
             f,
-            "RunAggregateExec: mode=Partial, gby=[{}], aggr=[{}]",
+            "RunAggregateExec: mode=Partial, gby=[{}], aggr=[{}]{}",
             keys.join(", "),
-            aggregates.join(", ")
+            aggregates.join(", "),
+            if self.merges() {
+                ", runs merged by key"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -244,6 +257,10 @@ impl ExecutionPlan for RunAggregateExec {
                 .map(|(a, filter)| reducer(a, filter.is_some(), &self.aggregate.input_schema()))
                 .collect::<Result<_>>()?,
             open: None,
+            merger: self
+                .merges()
+                .then(|| Merger::new(&self.aggregate))
+                .transpose()?,
             metrics: BaselineMetrics::new(&self.metrics, partition),
         };
         let schema = runs.schema.clone();
@@ -306,6 +323,8 @@ struct Runs {
     /// The key of the last run seen (one row per key column), whose group is still open: the
     /// next batch may continue it. It is group 0 of the reducers.
     open: Option<Vec<ArrayRef>>,
+    /// Where nothing orders the output: the states merged by key before they leave.
+    merger: Option<Merger>,
     metrics: BaselineMetrics,
 }
 
@@ -386,17 +405,52 @@ impl Runs {
             return Ok(None);
         }
         let keys = group_keys.iter().map(|k| k.slice(0, groups - 1)).collect();
-        self.emit(keys, EmitTo::First(groups - 1)).map(Some)
+        let complete = self.emit(keys, EmitTo::First(groups - 1))?;
+        self.pass(complete)
     }
 
-    /// Ends the input: the open group, if any.
+    /// Ends the input: the open group, if any, and what the merger holds.
     fn finish(&mut self) -> Result<Option<RecordBatch>> {
         let elapsed = self.metrics.elapsed_compute().clone();
         let _timer = elapsed.timer();
-        match self.open.take() {
-            Some(keys) => self.emit(keys, EmitTo::All).map(Some),
-            None => Ok(None),
+        let last = match self.open.take() {
+            Some(keys) => Some(self.emit(keys, EmitTo::All)?),
+            None => None,
+        };
+        let out = match &mut self.merger {
+            None => last,
+            Some(merger) => {
+                if let Some(last) = last {
+                    merger.add(&last)?;
+                }
+                merger.take(&self.schema)?
+            }
+        };
+        Ok(self.counted(out))
+    }
+
+    /// `groups` (complete ones) on their way out: through the merger if there is one.
+    fn pass(&mut self, groups: RecordBatch) -> Result<Option<RecordBatch>> {
+        let out = match &mut self.merger {
+            None => Some(groups),
+            Some(merger) => {
+                merger.add(&groups)?;
+                if merger.full() {
+                    merger.take(&self.schema)?
+                } else {
+                    None
+                }
+            }
+        };
+        Ok(self.counted(out))
+    }
+
+    /// `out`, counted into the output rows.
+    fn counted(&self, out: Option<RecordBatch>) -> Option<RecordBatch> {
+        if let Some(out) = &out {
+            self.metrics.record_output(out.num_rows());
         }
+        out
     }
 
     /// The rows of the groups `emit` takes from the reducers, whose keys are `keys`.
@@ -407,8 +461,83 @@ impl Runs {
                 Reducer::Rows(accumulator) => columns.extend(accumulator.state(emit)?),
             }
         }
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        self.metrics.record_output(batch.num_rows());
-        Ok(batch)
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+/// The most groups a [`Merger`] holds before it lets them out.
+const MERGED_GROUPS: usize = if cfg!(test) { 7 } else { 1 << 16 };
+
+/// Merges the states of equal keys again, by hashing, where nothing orders the output.
+///
+/// Where no key is ordered in the input (grouping by minute over all series), runs are as short
+/// as a series' rows in a bucket, and a key recurs once per series. Hashing the runs' states (one
+/// row per run, not per input row) leaves the final aggregate as few rows as DataFusion's
+/// partial aggregate would. Where a key is ordered, its groups come in order and are let out as
+/// they complete, which the plan's ordering relies on.
+struct Merger {
+    /// The number of key columns of the states.
+    keys: usize,
+    /// The number of state columns of each aggregate.
+    widths: Vec<usize>,
+    values: Box<dyn GroupValues>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    /// The group of each row added last (reused).
+    groups: Vec<usize>,
+}
+
+impl Merger {
+    /// A merger of `aggregate`'s partial states.
+    fn new(aggregate: &AggregateExec) -> Result<Self> {
+        let schema = aggregate.schema();
+        let keys = aggregate.group_expr().expr().len();
+        let key_schema = Arc::new(Schema::new(schema.fields()[..keys].to_vec()));
+        Ok(Merger {
+            keys,
+            widths: aggregate
+                .aggr_expr()
+                .iter()
+                .map(|a| Ok(a.state_fields()?.len()))
+                .collect::<Result<_>>()?,
+            values: new_group_values(key_schema, &GroupOrdering::None)?,
+            accumulators: aggregate
+                .aggr_expr()
+                .iter()
+                .map(|a| a.create_groups_accumulator())
+                .collect::<Result<_>>()?,
+            groups: Vec::new(),
+        })
+    }
+
+    /// Merges `states` (keys, then each aggregate's state columns) into the groups held.
+    fn add(&mut self, states: &RecordBatch) -> Result<()> {
+        let columns = states.columns();
+        self.values
+            .intern(&columns[..self.keys], &mut self.groups)?;
+        let total = self.values.len();
+        let mut at = self.keys;
+        for (accumulator, &width) in self.accumulators.iter_mut().zip(&self.widths) {
+            accumulator.merge_batch(&columns[at..at + width], &self.groups, total)?;
+            at += width;
+        }
+        Ok(())
+    }
+
+    /// Whether it holds as many groups as it may.
+    fn full(&self) -> bool {
+        self.values.len() >= MERGED_GROUPS
+    }
+
+    /// Every group held, as rows of `schema`; none are held after.
+    fn take(&mut self, schema: &SchemaRef) -> Result<Option<RecordBatch>> {
+        if self.values.is_empty() {
+            return Ok(None);
+        }
+        let mut columns = self.values.emit(EmitTo::All)?;
+        self.values.clear_shrink(0);
+        for accumulator in &mut self.accumulators {
+            columns.extend(accumulator.state(EmitTo::All)?);
+        }
+        Ok(Some(RecordBatch::try_new(schema.clone(), columns)?))
     }
 }

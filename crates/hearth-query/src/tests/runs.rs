@@ -9,6 +9,7 @@ use datafusion::prelude::SessionContext;
 use hearth_storage::flush::FlushReason;
 
 use super::{open, physical_plan, write_lines};
+use crate::QueryEngine;
 use crate::runs::RunAggregateExec;
 
 /// `plan` with every [`RunAggregateExec`] put back to the aggregate it replaced.
@@ -102,44 +103,18 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
         vec![],
         vec!["bool_and"],
     ];
-    for (sql, row_by_row) in queries.into_iter().zip(row_by_row) {
-        let plan = physical_plan(&engine, sql).await;
-        let runs = plan
-            .lines()
-            .find(|l| l.contains("RunAggregateExec"))
-            .unwrap_or_else(|| panic!("{sql}\n{plan}"));
-        assert_eq!(
-            runs.matches("row by row").count(),
-            row_by_row.len(),
-            "{runs}"
-        );
-        for name in row_by_row {
-            assert!(runs.contains(name), "{name}: {runs}");
-        }
-        for batch_size in [5, 100, 8192] {
-            let ctx = engine.session("home");
-            ctx.sql(&format!(
-                "SET datafusion.execution.batch_size = {batch_size}"
-            ))
-            .await
-            .unwrap();
-            // A plan runs once (its repartitions keep their state), so each answer has its own.
-            let plan = async || {
-                ctx.sql(sql)
-                    .await
-                    .unwrap()
-                    .create_physical_plan()
-                    .await
-                    .unwrap()
-            };
-            let by_runs = plan().await;
-            let shown = displayable(by_runs.as_ref()).indent(false).to_string();
-            assert!(shown.contains("RunAggregateExec"), "{shown}");
-            let by_runs = answer(&ctx, by_runs).await;
-            let by_hashing = answer(&ctx, hashing(plan().await)).await;
-            assert_eq!(by_runs, by_hashing, "{sql}, batches of {batch_size}");
-            assert!(by_runs.lines().count() > 6, "{by_runs}");
-        }
+    // Files and buffer overlap: the scan declares no order, so every query's runs are merged by
+    // key.
+    for (sql, row_by_row) in queries.iter().zip(&row_by_row) {
+        check(&engine, sql, row_by_row, true).await;
+    }
+    // Compacted, the files are sorted by home, room, time: where home leads the keys, groups
+    // come in order and leave as they complete.
+    storage.flush(FlushReason::Age).await.unwrap();
+    storage.compact().await.unwrap();
+    let merged = [false, true, true, false, true];
+    for ((sql, row_by_row), merged) in queries.iter().zip(&row_by_row).zip(merged) {
+        check(&engine, sql, row_by_row, merged).await;
     }
     // Keys that do not run long in series order stay with the hashing aggregate.
     for sql in [
@@ -149,5 +124,49 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
     ] {
         let plan = physical_plan(&engine, sql).await;
         assert!(!plan.contains("RunAggregateExec"), "{sql}\n{plan}");
+    }
+}
+
+/// Checks that `sql` aggregates by runs, with `row_by_row` the aggregates that add row by row
+/// and `merged` whether the runs are merged by key, and that it answers what the hashing
+/// aggregate answers, with batches that cut runs anywhere.
+async fn check(engine: &QueryEngine, sql: &str, row_by_row: &[&str], merged: bool) {
+    let plan = physical_plan(engine, sql).await;
+    let runs = plan
+        .lines()
+        .find(|l| l.contains("RunAggregateExec"))
+        .unwrap_or_else(|| panic!("{sql}\n{plan}"));
+    assert_eq!(runs.contains("runs merged by key"), merged, "{runs}");
+    assert_eq!(
+        runs.matches("row by row").count(),
+        row_by_row.len(),
+        "{runs}"
+    );
+    for name in row_by_row {
+        assert!(runs.contains(name), "{name}: {runs}");
+    }
+    for batch_size in [13, 8192] {
+        let ctx = engine.session("home");
+        ctx.sql(&format!(
+            "SET datafusion.execution.batch_size = {batch_size}"
+        ))
+        .await
+        .unwrap();
+        // A plan runs once (its repartitions keep their state), so each answer has its own.
+        let plan = async || {
+            ctx.sql(sql)
+                .await
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap()
+        };
+        let by_runs = plan().await;
+        let shown = displayable(by_runs.as_ref()).indent(false).to_string();
+        assert!(shown.contains("RunAggregateExec"), "{shown}");
+        let by_runs = answer(&ctx, by_runs).await;
+        let by_hashing = answer(&ctx, hashing(plan().await)).await;
+        assert_eq!(by_runs, by_hashing, "{sql}, batches of {batch_size}");
+        assert!(by_runs.lines().count() > 6, "{by_runs}");
     }
 }
