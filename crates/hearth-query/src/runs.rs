@@ -361,11 +361,7 @@ impl Runs {
                 .map(|a| a.evaluate(batch)?.into_array(rows))
                 .collect::<Result<Vec<_>>>()?;
             match reducer {
-                Reducer::Runs(kernel) => {
-                    for (j, run) in runs.iter().enumerate() {
-                        kernel.add(&values[0], run.clone(), first + j);
-                    }
-                }
+                Reducer::Runs(kernel) => kernel.add(&values[0], &runs, first),
                 Reducer::Rows(accumulator) => {
                     if group_indices.is_empty() {
                         group_indices.reserve(rows);

@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
     UInt64Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::compute::{max, min, sum};
+use datafusion::arrow::compute::{max as arrow_max, min as arrow_min, sum};
 use datafusion::arrow::datatypes::ArrowNativeTypeOp;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::datatypes::{
@@ -26,9 +26,9 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
 /// The partial state of one aggregate for the groups of a partition, a run at a time.
 pub(super) trait RunKernel: Send {
-    /// Adds the rows `run` of `values` (the aggregate's one argument) to group `group`: the
-    /// last group held, or a new one right after it.
-    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize);
+    /// Adds each run of `values` (the aggregate's one argument) to its group: run `j` to group
+    /// `first + j`, where `first` is the last group held (the run continues it) or the next.
+    fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize);
 
     /// The state of the groups `emit` names, taken out (as `GroupsAccumulator::state`).
     fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef>;
@@ -97,6 +97,99 @@ fn take<T>(values: &mut Vec<T>, emit: EmitTo) -> Vec<T> {
     }
 }
 
+/// Runs at least this long are summed by arrow's vectorised kernel, shorter ones in a loop
+/// (slicing an array costs more than adding a few values).
+const LONG_RUN: usize = 64;
+
+/// Calls `f(group, run)` for each run of `array`: run `j` belongs to group `first + j`.
+fn each_run<T: ArrowNumericType>(
+    array: &PrimitiveArray<T>,
+    runs: &[Range<usize>],
+    first: usize,
+    mut f: impl FnMut(usize, Run<'_, T>),
+) {
+    let nulls = array.nulls().filter(|n| n.null_count() > 0);
+    for (j, rows) in runs.iter().enumerate() {
+        f(
+            first + j,
+            Run {
+                array,
+                rows: rows.clone(),
+                nulls,
+            },
+        );
+    }
+}
+
+/// The rows of one run of an array.
+struct Run<'a, T: ArrowNumericType> {
+    array: &'a PrimitiveArray<T>,
+    rows: Range<usize>,
+    /// The array's nulls, if it has any.
+    nulls: Option<&'a NullBuffer>,
+}
+
+impl<T: ArrowNumericType> Run<'_, T> {
+    /// The valid values, in order.
+    fn values(&self) -> impl Iterator<Item = T::Native> + '_ {
+        let values = &self.array.values()[self.rows.clone()];
+        let start = self.rows.start;
+        values
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.nulls.is_none_or(|n| n.is_valid(start + i)))
+            .map(|(_, v)| *v)
+    }
+
+    /// The number of valid values.
+    fn count(&self) -> usize {
+        match self.nulls {
+            None => self.rows.len(),
+            Some(n) => self.rows.clone().filter(|&i| n.is_valid(i)).count(),
+        }
+    }
+
+    /// The wrapping sum of the valid values, `None` if there are none.
+    fn sum(&self) -> Option<T::Native> {
+        if self.rows.len() >= LONG_RUN {
+            return sum(&self.array.slice(self.rows.start, self.rows.len()));
+        }
+        let mut values = self.values().peekable();
+        values.peek()?;
+        Some(values.fold(T::Native::ZERO, |a, b| a.add_wrapping(b)))
+    }
+
+    /// The greatest (`max`) or least valid value, `None` if there are none.
+    fn extreme(&self, max: bool) -> Option<T::Native> {
+        if self.rows.len() >= LONG_RUN {
+            let part = self.array.slice(self.rows.start, self.rows.len());
+            return if max {
+                arrow_max(&part)
+            } else {
+                arrow_min(&part)
+            };
+        }
+        self.values()
+            .reduce(|a, b| if max == a.is_lt(b) { b } else { a })
+    }
+}
+
+/// Keeps the greater (`max`) or lesser of a held value and a run's.
+fn keep<V: ArrowNativeTypeOp>(held: &mut Option<V>, part: Option<V>, max: bool) {
+    *held = match (*held, part) {
+        (Some(a), Some(b)) => Some(if max == a.is_lt(b) { b } else { a }),
+        (a, b) => a.or(b),
+    };
+}
+
+/// Adds a run's sum to a held one (wrapping, as DataFusion's `sum`).
+fn add<V: ArrowNativeTypeOp>(held: &mut Option<V>, part: Option<V>) {
+    *held = match (*held, part) {
+        (Some(a), Some(b)) => Some(a.add_wrapping(b)),
+        (a, b) => a.or(b),
+    };
+}
+
 /// `count(x)`: the rows that are not null.
 #[derive(Default)]
 struct Count {
@@ -104,11 +197,15 @@ struct Count {
 }
 
 impl RunKernel for Count {
-    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize) {
-        let nulls = values
-            .logical_nulls()
-            .map_or(0, |n| n.slice(run.start, run.len()).null_count());
-        *slot(&mut self.counts, group) += (run.len() - nulls) as i64;
+    fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
+        let nulls = values.logical_nulls().filter(|n| n.null_count() > 0);
+        for (j, run) in runs.iter().enumerate() {
+            let valid = match &nulls {
+                None => run.len(),
+                Some(n) => run.clone().filter(|&i| n.is_valid(i)).count(),
+            };
+            *slot(&mut self.counts, first + j) += valid as i64;
+        }
     }
 
     fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
@@ -132,13 +229,10 @@ impl<T: ArrowNumericType> Sum<T> {
 }
 
 impl<T: ArrowNumericType> RunKernel for Sum<T> {
-    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize) {
-        let part = sum(&values.as_primitive::<T>().slice(run.start, run.len()));
-        let total = slot(&mut self.sums, group);
-        *total = match (*total, part) {
-            (Some(a), Some(b)) => Some(a.add_wrapping(b)),
-            (a, b) => a.or(b),
-        };
+    fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
+        each_run(values.as_primitive::<T>(), runs, first, |group, run| {
+            add(slot(&mut self.sums, group), run.sum());
+        });
     }
 
     fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
@@ -155,12 +249,16 @@ struct Avg {
 }
 
 impl RunKernel for Avg {
-    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize) {
-        let part = values
-            .as_primitive::<Float64Type>()
-            .slice(run.start, run.len());
-        *slot(&mut self.counts, group) += (part.len() - part.null_count()) as u64;
-        *slot(&mut self.sums, group) += sum(&part).unwrap_or(0.0);
+    fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
+        each_run(
+            values.as_primitive::<Float64Type>(),
+            runs,
+            first,
+            |group, run| {
+                *slot(&mut self.counts, group) += run.count() as u64;
+                *slot(&mut self.sums, group) += run.sum().unwrap_or(0.0);
+            },
+        );
     }
 
     fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
@@ -193,14 +291,11 @@ impl<T: ArrowNumericType> Extreme<T> {
 }
 
 impl<T: ArrowNumericType> RunKernel for Extreme<T> {
-    fn add(&mut self, values: &ArrayRef, run: Range<usize>, group: usize) {
-        let part = values.as_primitive::<T>().slice(run.start, run.len());
-        let part = if self.max { max(&part) } else { min(&part) };
-        let held = slot(&mut self.values, group);
-        *held = match (*held, part) {
-            (Some(a), Some(b)) => Some(if self.max == a.is_lt(b) { b } else { a }),
-            (a, b) => a.or(b),
-        };
+    fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
+        let max = self.max;
+        each_run(values.as_primitive::<T>(), runs, first, |group, run| {
+            keep(slot(&mut self.values, group), run.extreme(max), max);
+        });
     }
 
     fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
