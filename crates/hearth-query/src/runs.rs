@@ -40,7 +40,9 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode,
@@ -261,6 +263,8 @@ impl ExecutionPlan for RunAggregateExec {
                 .merges()
                 .then(|| Merger::new(&self.aggregate))
                 .transpose()?,
+            hashing: false,
+            rows_hashed: MetricBuilder::new(&self.metrics).counter("rows_hashed", partition),
             metrics: BaselineMetrics::new(&self.metrics, partition),
         };
         let schema = runs.schema.clone();
@@ -325,6 +329,10 @@ struct Runs {
     open: Option<Vec<ArrayRef>>,
     /// Where nothing orders the output: the states merged by key before they leave.
     merger: Option<Merger>,
+    /// Whether runs turned out short, and every row is now hashed into the merger's groups.
+    hashing: bool,
+    /// The rows hashed so (`EXPLAIN ANALYZE`).
+    rows_hashed: Count,
     metrics: BaselineMetrics,
 }
 
@@ -342,7 +350,22 @@ impl Runs {
             .iter()
             .map(|k| k.evaluate(batch)?.into_array(rows))
             .collect::<Result<Vec<_>>>()?;
+        if self.hashing {
+            return self.hash(batch, &keys);
+        }
         let runs = partition(&keys)?.ranges();
+        if self.merger.is_some() && rows >= DECIDING_ROWS && rows < SHORT_RUN * runs.len() {
+            // Runs this short cost more than they save: the open group goes to the merger, and
+            // from now on every row is hashed, as DataFusion's partial aggregate would.
+            self.hashing = true;
+            if let Some(open) = self.open.take() {
+                let last = self.emit(open, EmitTo::All)?;
+                if let Some(merger) = &mut self.merger {
+                    merger.add(&last)?;
+                }
+            }
+            return self.hash(batch, &keys);
+        }
         // The first run continues the open group when its key is the open group's.
         let continues = match &self.open {
             Some(open) => open.iter().zip(&keys).try_fold(true, |same, (o, k)| {
@@ -356,10 +379,7 @@ impl Runs {
         let groups = first + runs.len();
         let mut group_indices = Vec::new();
         for (i, reducer) in self.reducers.iter_mut().enumerate() {
-            let values = self.arguments[i]
-                .iter()
-                .map(|a| a.evaluate(batch)?.into_array(rows))
-                .collect::<Result<Vec<_>>>()?;
+            let (values, filter) = arguments(&self.arguments[i], &self.filters[i], batch)?;
             match reducer {
                 Reducer::Runs(kernel) => kernel.add(&values[0], &runs, first),
                 Reducer::Rows(accumulator) => {
@@ -369,10 +389,6 @@ impl Runs {
                             group_indices.resize(run.end, first + j);
                         }
                     }
-                    let filter = match &self.filters[i] {
-                        Some(f) => Some(f.evaluate(batch)?.into_array(rows)?),
-                        None => None,
-                    };
                     let filter = filter.as_ref().map(|f| f.as_boolean());
                     accumulator.update_batch(&values, &group_indices, filter, groups)?;
                 }
@@ -403,6 +419,28 @@ impl Runs {
         let keys = group_keys.iter().map(|k| k.slice(0, groups - 1)).collect();
         let complete = self.emit(keys, EmitTo::First(groups - 1))?;
         self.pass(complete)
+    }
+
+    /// Adds `batch`, whose keys are `keys`, row by row to the merger's groups; returns them if
+    /// it is full.
+    fn hash(&mut self, batch: &RecordBatch, keys: &[ArrayRef]) -> Result<Option<RecordBatch>> {
+        let Some(merger) = &mut self.merger else {
+            return internal_err!("runs are hashed only where they are merged");
+        };
+        merger.values.intern(keys, &mut merger.groups)?;
+        self.rows_hashed.add(batch.num_rows());
+        let total = merger.values.len();
+        for (i, accumulator) in merger.accumulators.iter_mut().enumerate() {
+            let (values, filter) = arguments(&self.arguments[i], &self.filters[i], batch)?;
+            let filter = filter.as_ref().map(|f| f.as_boolean());
+            accumulator.update_batch(&values, &merger.groups, filter, total)?;
+        }
+        let out = if merger.full() {
+            merger.take(&self.schema)?
+        } else {
+            None
+        };
+        Ok(self.counted(out))
     }
 
     /// Ends the input: the open group, if any, and what the merger holds.
@@ -460,6 +498,32 @@ impl Runs {
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
+
+/// The arguments of an aggregate and its `FILTER`, if any, evaluated over `batch`.
+fn arguments(
+    arguments: &[Arc<dyn PhysicalExpr>],
+    filter: &Option<Arc<dyn PhysicalExpr>>,
+    batch: &RecordBatch,
+) -> Result<(Vec<ArrayRef>, Option<ArrayRef>)> {
+    let rows = batch.num_rows();
+    let values = arguments
+        .iter()
+        .map(|a| a.evaluate(batch)?.into_array(rows))
+        .collect::<Result<Vec<_>>>()?;
+    let filter = match filter {
+        Some(f) => Some(f.evaluate(batch)?.into_array(rows)?),
+        None => None,
+    };
+    Ok((values, filter))
+}
+
+/// Runs shorter than this on average, where they are merged by key, are not worth finding:
+/// every row is hashed instead (grouping by minute over 10-second series gives runs of 6).
+const SHORT_RUN: usize = 16;
+
+/// The least rows of a batch that decides whether runs are short (the last batch of a
+/// partition may be a few rows of one run).
+const DECIDING_ROWS: usize = if cfg!(test) { 13 } else { 1024 };
 
 /// The most groups a [`Merger`] holds before it lets them out.
 const MERGED_GROUPS: usize = if cfg!(test) { 7 } else { 1 << 16 };

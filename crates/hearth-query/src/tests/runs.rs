@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::SessionContext;
 use hearth_storage::flush::FlushReason;
@@ -22,6 +22,22 @@ fn hashing(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
     })
     .data()
     .unwrap()
+}
+
+/// The rows `plan`'s [`RunAggregateExec`] hashed, once it ran.
+fn rows_hashed(plan: &Arc<dyn ExecutionPlan>) -> usize {
+    let mut hashed = 0;
+    plan.apply(|node| {
+        if node.downcast_ref::<RunAggregateExec>().is_some() {
+            hashed += node
+                .metrics()
+                .and_then(|m| m.sum_by_name("rows_hashed"))
+                .map_or(0, |v| v.as_usize());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .unwrap();
+    hashed
 }
 
 /// The answer of `plan`, printed.
@@ -93,6 +109,8 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
          AND room <> 'hall' GROUP BY b, home, room ORDER BY b, home, room",
         "SELECT time_bucket(INTERVAL '20 minutes', time) AS b, max(hum), bool_and(temp > 20) \
          FROM climate GROUP BY b ORDER BY b",
+        "SELECT date_trunc('minute', time) AS m, count(*), sum(hum), max(hum) FROM climate \
+         GROUP BY m ORDER BY m",
     ];
     // Aggregates without a kernel (`FILTER`, `stddev`, `bool_and`, `min` and `max` of floats
     // and strings) add row by row; the others a run at a time.
@@ -102,6 +120,7 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
         vec![],
         vec![],
         vec!["bool_and"],
+        vec![],
     ];
     // Files and buffer overlap: the scan declares no order, so every query's runs are merged by
     // key.
@@ -112,7 +131,7 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
     // come in order and leave as they complete.
     storage.flush(FlushReason::Age).await.unwrap();
     storage.compact().await.unwrap();
-    let merged = [false, true, true, false, true];
+    let merged = [false, true, true, false, true, true];
     for ((sql, row_by_row), merged) in queries.iter().zip(&row_by_row).zip(merged) {
         check(&engine, sql, row_by_row, merged).await;
     }
@@ -129,8 +148,10 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
 
 /// Checks that `sql` aggregates by runs, with `row_by_row` the aggregates that add row by row
 /// and `merged` whether the runs are merged by key, and that it answers what the hashing
-/// aggregate answers, with batches that cut runs anywhere.
+/// aggregate answers, with batches that cut runs anywhere. Grouping by minute (runs of 6 rows)
+/// hashes rows where runs are merged.
 async fn check(engine: &QueryEngine, sql: &str, row_by_row: &[&str], merged: bool) {
+    let short = sql.contains("'minute'");
     let plan = physical_plan(engine, sql).await;
     let runs = plan
         .lines()
@@ -145,7 +166,7 @@ async fn check(engine: &QueryEngine, sql: &str, row_by_row: &[&str], merged: boo
     for name in row_by_row {
         assert!(runs.contains(name), "{name}: {runs}");
     }
-    for batch_size in [13, 8192] {
+    for batch_size in [13, 100, 8192] {
         let ctx = engine.session("home");
         ctx.sql(&format!(
             "SET datafusion.execution.batch_size = {batch_size}"
@@ -164,7 +185,15 @@ async fn check(engine: &QueryEngine, sql: &str, row_by_row: &[&str], merged: boo
         let by_runs = plan().await;
         let shown = displayable(by_runs.as_ref()).indent(false).to_string();
         assert!(shown.contains("RunAggregateExec"), "{shown}");
+        let by_runs_plan = by_runs.clone();
         let by_runs = answer(&ctx, by_runs).await;
+        // Runs of 13 rows or fewer are short: where they are merged, rows are hashed instead.
+        let hashed = rows_hashed(&by_runs_plan);
+        if merged && (short || batch_size == 13) {
+            assert!(hashed > 0, "{sql}, batches of {batch_size}");
+        } else if !merged || !short && batch_size == 8192 {
+            assert_eq!(hashed, 0, "{sql}, batches of {batch_size}");
+        }
         let by_hashing = answer(&ctx, hashing(plan().await)).await;
         assert_eq!(by_runs, by_hashing, "{sql}, batches of {batch_size}");
         assert!(by_runs.lines().count() > 6, "{by_runs}");
