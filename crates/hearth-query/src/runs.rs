@@ -8,16 +8,20 @@
 //!
 //! [`PartialAggregateByRuns`], run after DataFusion's rules, puts a [`RunAggregateExec`] in the
 //! place of such a partial `AggregateExec`. It finds where the key changes between neighbouring
-//! rows (arrow's `partition`, one vectorised compare per key column), gives each run a group
-//! index, and updates DataFusion's own groups accumulators with those indices. A group is
-//! emitted as soon as the next begins, so the state held is one group wide.
+//! rows (arrow's `partition`, one vectorised compare per key column) and reduces each run at
+//! once: `count`, `sum`, `avg`, `min` and `max` with arrow's kernels ([`kernels`]), any other
+//! aggregate through DataFusion's groups accumulator, given the run's group for each row. A group
+//! is emitted as soon as the next begins, so the state held is one group wide.
 //!
 //! Partial aggregation may emit a group more than once: the final aggregate merges the states.
 //! So the result is the same whatever the input's order; order only decides how much the
-//! partial step reduces. With unordered input every row becomes its own partial state, which is
-//! what DataFusion itself does when partial aggregation does not reduce (it skips it). The rule
-//! is applied only where the storage's order makes runs long: every grouping key is a text
-//! column (a tag) or a time bucket of a timestamp column.
+//! partial step reduces. Where a key is ordered in the input (`hostname` leads the files' sort),
+//! a group's runs are neighbours and the states leave in the order the plan declares. Where none
+//! is (grouping by minute over all series), a key recurs once per series, so the runs' states
+//! are merged by key again ([`Merger`]), and where runs prove short (a minute of 10-second
+//! points), every row is hashed into the merger as DataFusion would. The rule is applied only
+//! where the storage's order makes runs long: every grouping key is a text column (a tag) or a
+//! time bucket of a timestamp column.
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,12 +34,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, internal_err};
 use datafusion::config::ConfigOptions;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
-use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
+use datafusion::physical_expr::{OrderingRequirements, PhysicalExpr, ScalarFunctionExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -45,8 +50,8 @@ use datafusion::physical_plan::metrics::{
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode,
-    PlanProperties, ReplaceChildrenOptions,
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan,
+    InputDistributionRequirements, InputOrderMode, PlanProperties, ReplaceChildrenOptions,
 };
 use futures::StreamExt;
 
@@ -221,8 +226,18 @@ impl ExecutionPlan for RunAggregateExec {
         vec![self.aggregate.input()]
     }
 
+    // What the input must be and what it keeps of it are the aggregate's, for any optimizer
+    // pass that sees this plan again.
+    fn input_distribution_requirements(&self) -> InputDistributionRequirements {
+        self.aggregate.input_distribution_requirements()
+    }
+
+    fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
+        self.aggregate.required_input_ordering()
+    }
+
     fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
+        self.aggregate.maintains_input_order()
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
@@ -246,7 +261,7 @@ impl ExecutionPlan for RunAggregateExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let input = self.aggregate.input().execute(partition, context)?;
+        let input = self.aggregate.input().execute(partition, context.clone())?;
         let aggregates = self.aggregate.aggr_expr();
         let runs = Runs {
             schema: self.aggregate.schema(),
@@ -261,7 +276,7 @@ impl ExecutionPlan for RunAggregateExec {
             open: None,
             merger: self
                 .merges()
-                .then(|| Merger::new(&self.aggregate))
+                .then(|| Merger::new(&self.aggregate, context.memory_pool(), partition))
                 .transpose()?,
             hashing: false,
             rows_hashed: MetricBuilder::new(&self.metrics).counter("rows_hashed", partition),
@@ -544,11 +559,17 @@ struct Merger {
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     /// The group of each row added last (reused).
     groups: Vec<usize>,
+    /// The memory of the groups held, from the query's pool.
+    reservation: MemoryReservation,
 }
 
 impl Merger {
-    /// A merger of `aggregate`'s partial states.
-    fn new(aggregate: &AggregateExec) -> Result<Self> {
+    /// A merger of `aggregate`'s partial states, holding memory of `pool`.
+    fn new(
+        aggregate: &AggregateExec,
+        pool: &Arc<dyn MemoryPool>,
+        partition: usize,
+    ) -> Result<Self> {
         let schema = aggregate.schema();
         let keys = aggregate.group_expr().expr().len();
         let key_schema = Arc::new(Schema::new(schema.fields()[..keys].to_vec()));
@@ -566,6 +587,8 @@ impl Merger {
                 .map(|a| a.create_groups_accumulator())
                 .collect::<Result<_>>()?,
             groups: Vec::new(),
+            reservation: MemoryConsumer::new(format!("RunAggregateExec[{partition}]"))
+                .register(pool),
         })
     }
 
@@ -583,9 +606,11 @@ impl Merger {
         Ok(())
     }
 
-    /// Whether it holds as many groups as it may.
-    fn full(&self) -> bool {
-        self.values.len() >= MERGED_GROUPS
+    /// Whether it holds as many groups as it may: [`MERGED_GROUPS`], or as much memory as the
+    /// pool grants it (the groups then leave early, as a partial aggregate's may).
+    fn full(&mut self) -> bool {
+        let size = self.values.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+        self.values.len() >= MERGED_GROUPS || self.reservation.try_resize(size).is_err()
     }
 
     /// Every group held, as rows of `schema`; none are held after.
@@ -595,6 +620,7 @@ impl Merger {
         }
         let mut columns = self.values.emit(EmitTo::All)?;
         self.values.clear_shrink(0);
+        self.reservation.free();
         for accumulator in &mut self.accumulators {
             columns.extend(accumulator.state(EmitTo::All)?);
         }
