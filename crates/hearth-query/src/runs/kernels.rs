@@ -1,10 +1,13 @@
 //! `count`, `sum`, `avg`, `min` and `max` of a run at once.
 //!
 //! DataFusion's groups accumulators take one group index per row and add row by row. Over a
-//! run, where every row belongs to the same group, arrow's aggregate kernels (`sum`, `min`,
-//! `max`, vectorised) give the same partial state for a fraction of the work. A kernel is used
+//! run, where every row belongs to the same group, one pass over the run's values gives the
+//! same partial state for a fraction of the work: a loop over the raw values for short runs,
+//! arrow's vectorised kernels (`sum`, `min`, `max`) from [`LONG_RUN`] rows on. A kernel is used
 //! only where its state is exactly the state DataFusion's final aggregate expects (checked
-//! against the aggregate's state fields); anything else keeps the accumulator.
+//! against the aggregate's state fields); anything else keeps the accumulator. `min` and `max`
+//! of floats keep it too: DataFusion's compare with `partial_cmp`, arrow's kernels in a total
+//! order, which differ on NaN and on -0 against 0.
 
 use std::ops::Range;
 use std::sync::Arc;
