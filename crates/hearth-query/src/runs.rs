@@ -308,8 +308,8 @@ impl ExecutionPlan for RunAggregateExec {
 
 /// How one aggregate of a partition adds up its rows.
 enum Reducer {
-    /// A kernel over each run's slice ([`kernels`]).
-    Runs(Box<dyn RunKernel>),
+    /// A kernel over each run's values ([`kernels`]), and the expression giving the values.
+    Runs(Box<dyn RunKernel>, Arc<dyn PhysicalExpr>),
     /// DataFusion's accumulator, given the group of every row.
     Rows(Box<dyn GroupsAccumulator>),
 }
@@ -319,14 +319,14 @@ fn run_kernel(
     aggregate: &AggregateFunctionExpr,
     filtered: bool,
     schema: &Schema,
-) -> Option<Box<dyn RunKernel>> {
+) -> Option<(Box<dyn RunKernel>, Arc<dyn PhysicalExpr>)> {
     kernel(aggregate, schema).filter(|_| !filtered)
 }
 
 /// The reducer of `aggregate`: its kernel if it has one, else its accumulator.
 fn reducer(aggregate: &AggregateFunctionExpr, filtered: bool, schema: &Schema) -> Result<Reducer> {
     match run_kernel(aggregate, filtered, schema) {
-        Some(kernel) => Ok(Reducer::Runs(kernel)),
+        Some((kernel, input)) => Ok(Reducer::Runs(kernel, input)),
         None => Ok(Reducer::Rows(aggregate.create_groups_accumulator()?)),
     }
 }
@@ -394,10 +394,12 @@ impl Runs {
         let groups = first + runs.len();
         let mut group_indices = Vec::new();
         for (i, reducer) in self.reducers.iter_mut().enumerate() {
-            let (values, filter) = arguments(&self.arguments[i], &self.filters[i], batch)?;
             match reducer {
-                Reducer::Runs(kernel) => kernel.add(&values[0], &runs, first),
+                Reducer::Runs(kernel, input) => {
+                    kernel.add(&input.evaluate(batch)?.into_array(rows)?, &runs, first)
+                }
                 Reducer::Rows(accumulator) => {
+                    let (values, filter) = arguments(&self.arguments[i], &self.filters[i], batch)?;
                     if group_indices.is_empty() {
                         group_indices.reserve(rows);
                         for (j, run) in runs.iter().enumerate() {
@@ -506,7 +508,7 @@ impl Runs {
     fn emit(&mut self, mut columns: Vec<ArrayRef>, emit: EmitTo) -> Result<RecordBatch> {
         for reducer in &mut self.reducers {
             match reducer {
-                Reducer::Runs(kernel) => columns.extend(kernel.state(emit)),
+                Reducer::Runs(kernel, _) => columns.extend(kernel.state(emit)),
                 Reducer::Rows(accumulator) => columns.extend(accumulator.state(emit)?),
             }
         }

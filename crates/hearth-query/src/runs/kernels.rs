@@ -25,7 +25,9 @@ use datafusion::arrow::datatypes::{
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt64Type,
 };
 use datafusion::logical_expr::EmitTo;
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::expressions::CastExpr;
 
 /// The partial state of one aggregate for the groups of a partition, a run at a time.
 pub(super) trait RunKernel: Send {
@@ -37,21 +39,48 @@ pub(super) trait RunKernel: Send {
     fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef>;
 }
 
-/// The kernel computing `aggregate`'s partial state over `schema`'s rows, if there is one.
+/// The kernel computing `aggregate`'s partial state over `schema`'s rows, if there is one, and
+/// the expression whose values it reads: the aggregate's argument, or for `avg` of integers
+/// (which DataFusion casts to floats row by row) the integers themselves.
 pub(super) fn kernel(
     aggregate: &AggregateFunctionExpr,
     schema: &Schema,
-) -> Option<Box<dyn RunKernel>> {
+) -> Option<(Box<dyn RunKernel>, Arc<dyn PhysicalExpr>)> {
     let [argument] = aggregate.expressions().try_into().ok()?;
     let input = argument.data_type(schema).ok()?;
-    let states: Vec<DataType> = aggregate
-        .state_fields()
-        .ok()?
-        .iter()
-        .map(|f| f.data_type().clone())
-        .collect();
+    if let Some(cast) = argument.downcast_ref::<CastExpr>()
+        && aggregate.fun().name() == "avg"
+        && input == DataType::Float64
+        && cast.expr().data_type(schema).ok()? == DataType::Int64
+        && states_of(aggregate)? == [DataType::UInt64, DataType::Float64]
+    {
+        return Some((Box::new(AvgOfIntegers::default()), cast.expr().clone()));
+    }
+    let kernel = by_type(aggregate, &input, &states_of(aggregate)?)?;
+    Some((kernel, argument))
+}
+
+/// The types of `aggregate`'s partial state.
+fn states_of(aggregate: &AggregateFunctionExpr) -> Option<Vec<DataType>> {
+    Some(
+        aggregate
+            .state_fields()
+            .ok()?
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect(),
+    )
+}
+
+/// The kernel of `aggregate` over values of type `input`, whose state has types `states`.
+fn by_type(
+    aggregate: &AggregateFunctionExpr,
+    input: &DataType,
+    states: &[DataType],
+) -> Option<Box<dyn RunKernel>> {
+    let input = input.clone();
     use DataType::*;
-    Some(match (aggregate.fun().name(), &input, states.as_slice()) {
+    Some(match (aggregate.fun().name(), &input, states) {
         ("count", _, [Int64]) => Box::new(Count::default()),
         ("sum", Int64, [Int64]) => Box::new(Sum::<Int64Type>::new(Int64)),
         ("sum", Float64, [Float64]) => Box::new(Sum::<Float64Type>::new(Float64)),
@@ -267,13 +296,50 @@ impl RunKernel for Avg {
     fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
         let counts = take(&mut self.counts, emit);
         let sums = take(&mut self.sums, emit);
-        let seen = NullBuffer::from_iter(counts.iter().map(|&c| c > 0));
-        let seen = (seen.null_count() > 0).then_some(seen);
-        vec![
-            Arc::new(UInt64Array::new(counts.into(), seen.clone())),
-            Arc::new(Float64Array::new(sums.into(), seen)),
-        ]
+        avg_state(counts, sums)
     }
+}
+
+/// `avg(x)` of 64-bit integers, summed exactly (in 128 bits) and turned into a float once per
+/// group: the float sum DataFusion adds row by row is the same while it stays under 2^53, and
+/// this one stays exact beyond. The count and the sum are null where no value was seen.
+#[derive(Default)]
+struct AvgOfIntegers {
+    counts: Vec<u64>,
+    sums: Vec<i128>,
+}
+
+impl RunKernel for AvgOfIntegers {
+    fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
+        each_run(
+            values.as_primitive::<Int64Type>(),
+            runs,
+            first,
+            |group, run| {
+                *slot(&mut self.counts, group) += run.count() as u64;
+                *slot(&mut self.sums, group) += run.values().map(i128::from).sum::<i128>();
+            },
+        );
+    }
+
+    fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
+        let counts = take(&mut self.counts, emit);
+        let sums: Vec<f64> = take(&mut self.sums, emit)
+            .into_iter()
+            .map(|s| s as f64)
+            .collect();
+        avg_state(counts, sums)
+    }
+}
+
+/// The partial state of `avg`: counts and sums, both null where the count is 0.
+fn avg_state(counts: Vec<u64>, sums: Vec<f64>) -> Vec<ArrayRef> {
+    let seen = NullBuffer::from_iter(counts.iter().map(|&c| c > 0));
+    let seen = (seen.null_count() > 0).then_some(seen);
+    vec![
+        Arc::new(UInt64Array::new(counts.into(), seen.clone())),
+        Arc::new(Float64Array::new(sums.into(), seen)),
+    ]
 }
 
 /// `min(x)` or `max(x)` of integers or timestamps; null where all were null.
