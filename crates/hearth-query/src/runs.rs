@@ -185,12 +185,10 @@ impl DisplayAs for RunAggregateExec {
             .aggr_expr()
             .iter()
             .zip(self.aggregate.filter_expr())
-            .map(
-                |(a, filter)| match run_kernel(a, filter.is_some(), &schema) {
-                    Some(_) => a.name().to_string(),
-                    None => format!("{} row by row", a.name()),
-                },
-            )
+            .map(|(a, filter)| match kernel(a, filter.is_some(), &schema) {
+                Some(_) => a.name().to_string(),
+                None => format!("{} row by row", a.name()),
+            })
             .collect();
         write!(
             f,
@@ -314,18 +312,9 @@ enum Reducer {
     Rows(Box<dyn GroupsAccumulator>),
 }
 
-/// The kernel of `aggregate` over rows of `schema`, if it has one and no `FILTER`.
-fn run_kernel(
-    aggregate: &AggregateFunctionExpr,
-    filtered: bool,
-    schema: &Schema,
-) -> Option<(Box<dyn RunKernel>, Arc<dyn PhysicalExpr>)> {
-    kernel(aggregate, schema).filter(|_| !filtered)
-}
-
 /// The reducer of `aggregate`: its kernel if it has one, else its accumulator.
 fn reducer(aggregate: &AggregateFunctionExpr, filtered: bool, schema: &Schema) -> Result<Reducer> {
-    match run_kernel(aggregate, filtered, schema) {
+    match kernel(aggregate, filtered, schema) {
         Some((kernel, input)) => Ok(Reducer::Runs(kernel, input)),
         None => Ok(Reducer::Rows(aggregate.create_groups_accumulator()?)),
     }

@@ -39,75 +39,64 @@ pub(super) trait RunKernel: Send {
     fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef>;
 }
 
-/// The kernel computing `aggregate`'s partial state over `schema`'s rows, if there is one, and
-/// the expression whose values it reads: the aggregate's argument, or for `avg` of integers
-/// (which DataFusion casts to floats row by row) the integers themselves.
+/// The kernel computing `aggregate`'s partial state over `schema`'s rows, if there is one (and
+/// no `FILTER`), and the expression whose values it reads: the aggregate's argument, or for
+/// `avg` of integers (which DataFusion casts to floats row by row) the integers themselves.
 pub(super) fn kernel(
     aggregate: &AggregateFunctionExpr,
+    filtered: bool,
     schema: &Schema,
 ) -> Option<(Box<dyn RunKernel>, Arc<dyn PhysicalExpr>)> {
+    use DataType::*;
+    if filtered {
+        return None;
+    }
     let [argument] = aggregate.expressions().try_into().ok()?;
     let input = argument.data_type(schema).ok()?;
-    if let Some(cast) = argument.downcast_ref::<CastExpr>()
-        && aggregate.fun().name() == "avg"
-        && input == DataType::Float64
-        && cast.expr().data_type(schema).ok()? == DataType::Int64
-        && states_of(aggregate)? == [DataType::UInt64, DataType::Float64]
-    {
-        return Some((Box::new(AvgOfIntegers::default()), cast.expr().clone()));
-    }
-    let kernel = by_type(aggregate, &input, &states_of(aggregate)?)?;
+    let states: Vec<DataType> = aggregate
+        .state_fields()
+        .ok()?
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    let kernel: Box<dyn RunKernel> = match (aggregate.fun().name(), &input, states.as_slice()) {
+        ("count", _, [Int64]) => Box::new(Count::default()),
+        ("avg", Float64, [UInt64, Float64]) => match argument.downcast_ref::<CastExpr>() {
+            Some(cast) if cast.expr().data_type(schema).ok()? == Int64 => {
+                return Some((Box::new(AvgOfIntegers::default()), cast.expr().clone()));
+            }
+            _ => Box::new(Avg::default()),
+        },
+        ("sum", Int64 | Float64, [state]) if *state == input => fold(&input, Op::Sum)?,
+        ("min", _, [state]) if *state == input => fold(&input, Op::Min)?,
+        ("max", _, [state]) if *state == input => fold(&input, Op::Max)?,
+        _ => return None,
+    };
     Some((kernel, argument))
 }
 
-/// The types of `aggregate`'s partial state.
-fn states_of(aggregate: &AggregateFunctionExpr) -> Option<Vec<DataType>> {
-    Some(
-        aggregate
-            .state_fields()
-            .ok()?
-            .iter()
-            .map(|f| f.data_type().clone())
-            .collect(),
-    )
-}
-
-/// The kernel of `aggregate` over values of type `input`, whose state has types `states`.
-fn by_type(
-    aggregate: &AggregateFunctionExpr,
-    input: &DataType,
-    states: &[DataType],
-) -> Option<Box<dyn RunKernel>> {
-    let input = input.clone();
+/// The [`Fold`] by `op` of values of `data_type`, if that type has one: integers, floats for
+/// sums only, timestamps.
+fn fold(data_type: &DataType, op: Op) -> Option<Box<dyn RunKernel>> {
     use DataType::*;
-    Some(match (aggregate.fun().name(), &input, states) {
-        ("count", _, [Int64]) => Box::new(Count::default()),
-        ("sum", Int64, [Int64]) => Box::new(Sum::<Int64Type>::new(Int64)),
-        ("sum", Float64, [Float64]) => Box::new(Sum::<Float64Type>::new(Float64)),
-        ("avg", Float64, [UInt64, Float64]) => Box::new(Avg::default()),
-        (name @ ("min" | "max"), _, [state]) if *state == input => {
-            let max = name == "max";
-            match &input {
-                Int64 => Box::new(Extreme::<Int64Type>::new(input.clone(), max)),
-                Int32 => Box::new(Extreme::<Int32Type>::new(input.clone(), max)),
-                UInt64 => Box::new(Extreme::<UInt64Type>::new(input.clone(), max)),
-                Timestamp(TimeUnit::Second, _) => {
-                    Box::new(Extreme::<TimestampSecondType>::new(input.clone(), max))
-                }
-                Timestamp(TimeUnit::Millisecond, _) => {
-                    Box::new(Extreme::<TimestampMillisecondType>::new(input.clone(), max))
-                }
-                Timestamp(TimeUnit::Microsecond, _) => {
-                    Box::new(Extreme::<TimestampMicrosecondType>::new(input.clone(), max))
-                }
-                Timestamp(TimeUnit::Nanosecond, _) => {
-                    Box::new(Extreme::<TimestampNanosecondType>::new(input.clone(), max))
-                }
-                _ => return None,
-            }
-        }
-        _ => return None,
-    })
+    fn of<T: ArrowNumericType>(data_type: &DataType, op: Op) -> Option<Box<dyn RunKernel>> {
+        Some(Box::new(Fold::<T> {
+            values: Vec::new(),
+            data_type: data_type.clone(),
+            op,
+        }))
+    }
+    match data_type {
+        Int64 => of::<Int64Type>(data_type, op),
+        Int32 => of::<Int32Type>(data_type, op),
+        UInt64 => of::<UInt64Type>(data_type, op),
+        Float64 if op == Op::Sum => of::<Float64Type>(data_type, op),
+        Timestamp(TimeUnit::Second, _) => of::<TimestampSecondType>(data_type, op),
+        Timestamp(TimeUnit::Millisecond, _) => of::<TimestampMillisecondType>(data_type, op),
+        Timestamp(TimeUnit::Microsecond, _) => of::<TimestampMicrosecondType>(data_type, op),
+        Timestamp(TimeUnit::Nanosecond, _) => of::<TimestampNanosecondType>(data_type, op),
+        _ => None,
+    }
 }
 
 /// `values[group]`, added when `group` is one past the last.
@@ -181,45 +170,46 @@ impl<T: ArrowNumericType> Run<'_, T> {
         }
     }
 
-    /// The wrapping sum of the valid values, `None` if there are none.
-    fn sum(&self) -> Option<T::Native> {
-        if self.rows.len() >= LONG_RUN {
-            return sum(&self.array.slice(self.rows.start, self.rows.len()));
-        }
-        let mut values = self.values().peekable();
-        values.peek()?;
-        Some(values.fold(T::Native::ZERO, |a, b| a.add_wrapping(b)))
-    }
-
-    /// The greatest (`max`) or least valid value, `None` if there are none.
-    fn extreme(&self, max: bool) -> Option<T::Native> {
+    /// The valid values folded by `op`, `None` if there are none.
+    fn fold(&self, op: Op) -> Option<T::Native> {
         if self.rows.len() >= LONG_RUN {
             let part = self.array.slice(self.rows.start, self.rows.len());
-            return if max {
-                arrow_max(&part)
-            } else {
-                arrow_min(&part)
+            return match op {
+                Op::Sum => sum(&part),
+                Op::Min => arrow_min(&part),
+                Op::Max => arrow_max(&part),
             };
         }
-        self.values()
-            .reduce(|a, b| if max == a.is_lt(b) { b } else { a })
+        self.values().reduce(|a, b| op.apply(a, b))
     }
 }
 
-/// Keeps the greater (`max`) or lesser of a held value and a run's.
-fn keep<V: ArrowNativeTypeOp>(held: &mut Option<V>, part: Option<V>, max: bool) {
-    *held = match (*held, part) {
-        (Some(a), Some(b)) => Some(if max == a.is_lt(b) { b } else { a }),
-        (a, b) => a.or(b),
-    };
+/// How a [`Fold`] combines two values.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// Wrapping addition, as DataFusion's `sum`.
+    Sum,
+    Min,
+    Max,
 }
 
-/// Adds a run's sum to a held one (wrapping, as DataFusion's `sum`).
-fn add<V: ArrowNativeTypeOp>(held: &mut Option<V>, part: Option<V>) {
-    *held = match (*held, part) {
-        (Some(a), Some(b)) => Some(a.add_wrapping(b)),
-        (a, b) => a.or(b),
-    };
+impl Op {
+    fn apply<V: ArrowNativeTypeOp>(self, a: V, b: V) -> V {
+        match self {
+            Op::Sum => a.add_wrapping(b),
+            Op::Min if b.is_lt(a) => b,
+            Op::Max if a.is_lt(b) => b,
+            Op::Min | Op::Max => a,
+        }
+    }
+
+    /// `held` combined with a run's `part`; `None` stands for no value yet.
+    fn combine<V: ArrowNativeTypeOp>(self, held: Option<V>, part: Option<V>) -> Option<V> {
+        match (held, part) {
+            (Some(a), Some(b)) => Some(self.apply(a, b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// `count(x)`: the rows that are not null.
@@ -245,31 +235,26 @@ impl RunKernel for Count {
     }
 }
 
-/// `sum(x)` of integers (wrapping, as DataFusion's) or floats; null where all were null.
-struct Sum<T: ArrowNumericType> {
-    sums: Vec<Option<T::Native>>,
+/// `sum(x)` (of integers or floats), `min(x)` or `max(x)` (of integers or timestamps); null
+/// where all were null.
+struct Fold<T: ArrowNumericType> {
+    values: Vec<Option<T::Native>>,
     data_type: DataType,
+    op: Op,
 }
 
-impl<T: ArrowNumericType> Sum<T> {
-    fn new(data_type: DataType) -> Self {
-        Sum {
-            sums: Vec::new(),
-            data_type,
-        }
-    }
-}
-
-impl<T: ArrowNumericType> RunKernel for Sum<T> {
+impl<T: ArrowNumericType> RunKernel for Fold<T> {
     fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
+        let op = self.op;
         each_run(values.as_primitive::<T>(), runs, first, |group, run| {
-            add(slot(&mut self.sums, group), run.sum());
+            let held = slot(&mut self.values, group);
+            *held = op.combine(*held, run.fold(op));
         });
     }
 
     fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
-        let sums = PrimitiveArray::<T>::from_iter(take(&mut self.sums, emit));
-        vec![Arc::new(sums.with_data_type(self.data_type.clone()))]
+        let values = PrimitiveArray::<T>::from_iter(take(&mut self.values, emit));
+        vec![Arc::new(values.with_data_type(self.data_type.clone()))]
     }
 }
 
@@ -288,7 +273,7 @@ impl RunKernel for Avg {
             first,
             |group, run| {
                 *slot(&mut self.counts, group) += run.count() as u64;
-                *slot(&mut self.sums, group) += run.sum().unwrap_or(0.0);
+                *slot(&mut self.sums, group) += run.fold(Op::Sum).unwrap_or(0.0);
             },
         );
     }
@@ -340,35 +325,4 @@ fn avg_state(counts: Vec<u64>, sums: Vec<f64>) -> Vec<ArrayRef> {
         Arc::new(UInt64Array::new(counts.into(), seen.clone())),
         Arc::new(Float64Array::new(sums.into(), seen)),
     ]
-}
-
-/// `min(x)` or `max(x)` of integers or timestamps; null where all were null.
-struct Extreme<T: ArrowNumericType> {
-    values: Vec<Option<T::Native>>,
-    data_type: DataType,
-    max: bool,
-}
-
-impl<T: ArrowNumericType> Extreme<T> {
-    fn new(data_type: DataType, max: bool) -> Self {
-        Extreme {
-            values: Vec::new(),
-            data_type,
-            max,
-        }
-    }
-}
-
-impl<T: ArrowNumericType> RunKernel for Extreme<T> {
-    fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
-        let max = self.max;
-        each_run(values.as_primitive::<T>(), runs, first, |group, run| {
-            keep(slot(&mut self.values, group), run.extreme(max), max);
-        });
-    }
-
-    fn state(&mut self, emit: EmitTo) -> Vec<ArrayRef> {
-        let values = PrimitiveArray::<T>::from_iter(take(&mut self.values, emit));
-        vec![Arc::new(values.with_data_type(self.data_type.clone()))]
-    }
 }
