@@ -3,7 +3,7 @@
 use hearth_storage::Storage;
 use hearth_storage::flush::FlushReason;
 
-use super::{config, physical_plan, table, write_lines};
+use super::{config, physical_plan, table, write_lines, xorshift};
 use crate::QueryEngine;
 
 const LATEST: &str = "SELECT DISTINCT ON (home, room) home, room, temp, hum, time FROM climate \
@@ -48,13 +48,7 @@ async fn latest_rows_from_the_cache_always_equal_a_scan() {
     let mut engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
     // A fixed-seed stream of writes: in order, late, repeated and overwriting points of 12
     // series, fields written separately; flushes, restarts and deletes in between.
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move |n: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15_u64);
     let rooms = ["kitchen", "bath", "hall"];
     let mut clock = 1_714_557_600_i64;
     for round in 0..160 {

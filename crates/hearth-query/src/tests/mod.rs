@@ -51,3 +51,13 @@ async fn write_lines(storage: &Storage, body: &str) {
         .await
         .unwrap();
 }
+
+/// A fixed-seed xorshift generator: each call gives a number below its argument.
+fn xorshift(mut state: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    }
+}

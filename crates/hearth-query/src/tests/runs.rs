@@ -8,7 +8,7 @@ use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::SessionContext;
 use hearth_storage::flush::FlushReason;
 
-use super::{open, physical_plan, write_lines};
+use super::{open, physical_plan, write_lines, xorshift};
 use crate::QueryEngine;
 use crate::runs::RunAggregateExec;
 
@@ -57,13 +57,7 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
     // and overwrites points of the first hour, so the scan merges files and buffer there.
     // Temperatures are quarters (sums are exact in any order); some points have no temperature
     // (the series without a room none at all), some no state.
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d_u64);
     let start = 1_714_557_600_i64;
     let parts = [(0, 3600), (3600, 10_800), (1800, 4000)];
     for (i, (from, to)) in parts.into_iter().enumerate() {
