@@ -816,3 +816,81 @@ async fn psql_explain_shows_each_scan_condition_once() {
         "{plan}"
     );
 }
+
+/// Grouping by tags and time buckets adds up runs of neighbouring rows: psql's `EXPLAIN` shows
+/// `RunAggregateExec` and the aggregates that still add row by row, `EXPLAIN ANALYZE` the rows
+/// hashed where runs are short, and the answers are the grouped values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_grouping_by_tags_and_buckets_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--flush-interval", "100ms"]);
+    // Four households, two hours at 10 s; household k draws 100 k + (i mod 60) watts.
+    let lines: String = (0..4)
+        .flat_map(|k| {
+            (0..720).map(move |i| {
+                format!(
+                    "energy,household=h{k} power_w={}i {}\n",
+                    100 * k + i % 60,
+                    1_764_000_000 + 10 * i
+                )
+            })
+        })
+        .collect();
+    let url = server.url("/api/v2/write?bucket=home&precision=s");
+    assert_eq!(post(&url, lines).await.0, 204);
+    let files = "SELECT sum(rows) FROM system.parquet_files";
+    for _ in 0..100 {
+        if psql(&server, "home", &["-At", "-c", files]).trim() == "2880" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(psql(&server, "home", &["-At", "-c", files]).trim(), "2880");
+
+    let hourly = "SELECT date_trunc('hour', time) AS h, household, avg(power_w), max(power_w), \
+                  round(stddev(power_w), 3) FROM energy GROUP BY h, household ORDER BY h, household";
+    let answer = psql(&server, "home", &["-At", "-c", hourly]);
+    let rows: Vec<&str> = answer.lines().collect();
+    assert_eq!(rows.len(), 8, "{answer}");
+    assert_eq!(
+        rows[0], "2025-11-24 16:00:00+00|h0|29.5|59|17.342",
+        "{answer}"
+    );
+    assert_eq!(
+        rows[7], "2025-11-24 17:00:00+00|h3|329.5|359|17.342",
+        "{answer}"
+    );
+    let plan = psql(
+        &server,
+        "home",
+        &["-At", "-c", &format!("EXPLAIN {hourly}")],
+    );
+    let runs = plan
+        .lines()
+        .find(|l| l.contains("RunAggregateExec"))
+        .unwrap_or_else(|| panic!("no RunAggregateExec in {plan}"));
+    assert!(runs.contains("stddev(energy.power_w) row by row"), "{runs}");
+    assert_eq!(runs.matches("row by row").count(), 1, "{runs}");
+
+    // Minutes over all households: runs of 6 rows and no ordered key, so rows are hashed.
+    let minutes = "SELECT date_trunc('minute', time) AS m, count(*) AS n FROM energy \
+                   GROUP BY m ORDER BY m";
+    let answer = psql(&server, "home", &["-At", "-c", minutes]);
+    assert_eq!(answer.lines().count(), 120, "{answer}");
+    assert!(answer.lines().all(|l| l.ends_with("|24")), "{answer}");
+    let analyzed = psql(
+        &server,
+        "home",
+        &["-At", "-c", &format!("EXPLAIN ANALYZE {minutes}")],
+    );
+    let runs = analyzed
+        .lines()
+        .find(|l| l.contains("RunAggregateExec"))
+        .unwrap_or_else(|| panic!("no RunAggregateExec in {analyzed}"));
+    assert!(runs.contains("runs merged by key"), "{runs}");
+    let hashed = runs.split("rows_hashed=").nth(1).unwrap_or_default();
+    assert!(
+        hashed.starts_with(|c: char| c.is_ascii_digit() && c != '0'),
+        "{runs}"
+    );
+}
