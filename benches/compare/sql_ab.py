@@ -5,9 +5,9 @@
         --build before=/tmp/hearth-before --build after=target/release/hearth \\
         --sql "SELECT date_trunc('minute', time) AS m, max(usage_user) FROM cpu GROUP BY m"
 
-Each round starts every build in turn on `--data-dir` (loopback, ports 55432 and 58086), runs
-each `--sql` twice to warm up and `--runs` times more (psycopg, simple protocol, rows fetched),
-and stops it. It prints, per statement, the median of the rounds' medians per build, each
+Each round starts every build in turn on `--data-dir` (loopback, free ports; its log appended to
+`hearth.log` there), runs each `--sql` twice to warm up and `--runs` times more (psycopg, simple
+protocol, rows fetched), and stops it. It prints, per statement, the median of the rounds' medians per build, each
 round's median, and the ratio of every build to the first. The data directory must hold settled
 data (nothing left to persist or compact), so that every build reads the same files; the load
 average is printed before each round, since the machine may be shared.
@@ -15,39 +15,20 @@ average is printed before each round, since the machine may be shared.
 
 import argparse
 import os
+import pathlib
 import statistics
-import subprocess
+import sys
 import time
-import urllib.request
 
-PG_PORT = 55432
-HTTP_PORT = 58086
-
-
-def serve(binary, data_dir, log):
-    """A Hearth server of `binary` on `data_dir`, once it answers /health."""
-    server = subprocess.Popen(
-        [binary, "serve", "--data-dir", data_dir,
-         "--pg-addr", f"127.0.0.1:{PG_PORT}", "--http-addr", f"127.0.0.1:{HTTP_PORT}"],
-        stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"{binary} exited with {server.returncode}; see {log.name}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/health", timeout=1)
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit(f"{binary} did not answer /health within 60 s; see {log.name}")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from tsbs_queries import Hearth  # noqa: E402  (a `hearth serve` on free ports)
 
 
-def timings(database, statements, runs):
+def timings(pg_port, database, statements, runs):
     """Per statement, the median milliseconds of `runs` executions after two warm-ups."""
     import psycopg
     medians = []
-    with psycopg.connect(f"host=127.0.0.1 port={PG_PORT} dbname={database} user=postgres",
+    with psycopg.connect(f"host=127.0.0.1 port={pg_port} dbname={database} user=postgres",
                          autocommit=True) as conn:
         for sql in statements:
             times = []
@@ -74,13 +55,11 @@ def main():
     for round_ in range(1, args.rounds + 1):
         for name, binary in builds:
             print(f"round {round_} {name}: load average {os.getloadavg()[0]:.2f}", flush=True)
-            with open(f"/tmp/sql_ab-{name}.log", "w") as log:
-                server = serve(binary, args.data_dir, log)
-                try:
-                    results[name].append(timings(args.database, args.sql, args.runs))
-                finally:
-                    server.terminate()
-                    server.wait()
+            server = Hearth(binary, pathlib.Path(args.data_dir))
+            try:
+                results[name].append(timings(server.pg_port, args.database, args.sql, args.runs))
+            finally:
+                server.stop()
     first = builds[0][0]
     for i, sql in enumerate(args.sql):
         print(f"\n{sql}")
