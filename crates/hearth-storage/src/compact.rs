@@ -32,13 +32,12 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use hearth_catalog::catalog::{FileMeta, FileOrder, Table};
 use hearth_catalog::delta::Replacement;
 use hearth_catalog::schema::TIME_COLUMN;
-use hearth_catalog::stats::stats_json;
 use hearth_catalog::store::Store;
 
 use crate::align::align;
 use crate::dedup::dedup_sorted;
 use crate::error::StorageError;
-use crate::persist::{file_rank, sorted_order, time_column, time_range, write_parquet};
+use crate::persist::{encode_file, file_rank, sorted_order, time_column, time_range};
 
 /// When and how much to compact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,9 +255,10 @@ struct Written {
 impl Written {
     fn of(batch: &RecordBatch, tags: &[usize], order: FileOrder) -> Result<Written, StorageError> {
         let (min_time, max_time) = time_range(batch)?.unwrap_or((0, 0));
+        let (bytes, stats) = encode_file(batch, tags)?;
         Ok(Written {
-            bytes: write_parquet(batch, tags)?,
-            stats: stats_json(batch),
+            bytes,
+            stats,
             rows: batch.num_rows() as u64,
             min_time,
             max_time,

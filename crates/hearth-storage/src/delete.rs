@@ -18,12 +18,11 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use hearth_catalog::catalog::{FileMeta, Table};
 use hearth_catalog::delta::Replacement;
 use hearth_catalog::schema::TIME_COLUMN;
-use hearth_catalog::stats::stats_json;
 use hearth_catalog::store::Store;
 
 use crate::align::align;
 use crate::error::StorageError;
-use crate::persist::{time_range, write_parquet};
+use crate::persist::{encode_file, time_range};
 
 /// The identity columns (tags in schema order, then time) of batches in `schema`.
 fn identity_columns(schema: &SchemaRef, tags: &[usize]) -> Result<Vec<usize>, StorageError> {
@@ -98,7 +97,7 @@ pub async fn delete_identities(
         deleted += gone;
         let kept = datafusion::arrow::compute::concat_batches(&arrow_schema, &kept)?;
         if kept.num_rows() > 0 {
-            let encoded = write_parquet(&kept, &tags)?;
+            let (encoded, file_stats) = encode_file(&kept, &tags)?;
             let (min, max) = time_range(&kept)?.unwrap_or((0, 0));
             let meta = FileMeta {
                 path: format!(
@@ -119,7 +118,7 @@ pub async fn delete_identities(
             store
                 .put_table_file(table.db(), table.name(), &meta.path, encoded)
                 .await?;
-            stats.push(stats_json(&kept));
+            stats.push(file_stats);
             added.push(meta);
         }
         removed.push(file);
