@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{BooleanArray, UInt64Array};
+use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::compute::kernels::boolean::not;
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -218,11 +218,9 @@ fn merge(
         ranks.extend(std::iter::repeat_n(file_rank(rank), batch.num_rows()));
         batches.push(batch);
     }
-    let all = concat_batches(schema, &batches)?;
-    drop(batches);
     let mut keys = tags.to_vec();
     keys.push(schema.index_of(TIME_COLUMN)?);
-    dedup_sorted(&all, &keys, &UInt64Array::from(ranks), whole_rows)
+    dedup_sorted(schema, &batches, &keys, &ranks, whole_rows)
 }
 
 /// Splits `batch` into its rows before `from` (microseconds) and the rest, each in order.

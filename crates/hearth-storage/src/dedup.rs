@@ -15,17 +15,57 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, DictionaryArray, Int32Array, StringArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, AsArray, DictionaryArray, Int32Array, StringArray,
 };
 use datafusion::arrow::buffer::{NullBuffer, ScalarBuffer};
-use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
+use datafusion::arrow::compute::{cast, interleave};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 
 use crate::error::StorageError;
 
-/// The series of a batch's rows.
+/// Rows of several batches numbered as one: row `g` is row `g - starts[b]` of batch `b`.
+struct Parts<'a> {
+    batches: &'a [RecordBatch],
+    /// The number of the first row of each batch, then the total.
+    starts: Vec<usize>,
+}
+
+impl<'a> Parts<'a> {
+    fn new(batches: &'a [RecordBatch]) -> Parts<'a> {
+        let mut starts = Vec::with_capacity(batches.len() + 1);
+        let mut total = 0;
+        starts.push(0);
+        for b in batches {
+            total += b.num_rows();
+            starts.push(total);
+        }
+        Parts { batches, starts }
+    }
+
+    fn rows(&self) -> usize {
+        *self.starts.last().unwrap_or(&0)
+    }
+
+    /// (batch, row in batch) of row `g`.
+    fn locate(&self, g: u32) -> (usize, usize) {
+        let b = self.starts.partition_point(|&s| s <= g as usize) - 1;
+        (b, g as usize - self.starts[b])
+    }
+
+    /// Column `i` of every batch.
+    fn column(&self, i: usize) -> Vec<&'a dyn Array> {
+        self.batches.iter().map(|b| b.column(i).as_ref()).collect()
+    }
+
+    /// Column `i` of the rows `rows` (numbers), in that order.
+    fn gather(&self, i: usize, rows: &[(usize, usize)]) -> Result<ArrayRef, StorageError> {
+        Ok(interleave(&self.column(i), rows)?)
+    }
+}
+
+/// The series of the rows.
 #[derive(Debug, PartialEq)]
 struct Series {
     /// Per row, the rank of its series in the sort order of tags: rows of one series share a
@@ -36,82 +76,113 @@ struct Series {
     row: Vec<u32>,
 }
 
-/// The series of each row.
-fn series_ranks(tags: &[ArrayRef], rows: usize) -> Result<Series, StorageError> {
+/// The series of each row; `tags` are the tag columns' indices.
+fn series_ranks(parts: &Parts<'_>, tags: &[usize]) -> Result<Series, StorageError> {
+    let rows = parts.rows();
     if tags.is_empty() {
         return Ok(Series {
             rank: vec![0; rows],
             row: vec![0],
         });
     }
-    let text: Option<Vec<&StringArray>> = tags.iter().map(|a| a.as_string_opt()).collect();
+    let text: Option<Vec<Vec<&StringArray>>> = parts
+        .batches
+        .iter()
+        .map(|b| tags.iter().map(|&i| b.column(i).as_string_opt()).collect())
+        .collect();
     if let Some(text) = text
-        && let Some(series) = text_series(&text, rows, &foldhash::fast::FixedState::default())
+        && let Some(series) = text_series(parts, &text, &foldhash::fast::FixedState::default())
     {
         return Ok(series);
     }
-    row_series(tags, rows)
+    row_series(parts, tags)
 }
 
-/// Numbers the series of rows whose tags are all text. Each row's tag values are hashed column
-/// by column into one 64-bit key; rows with equal keys are one series once each has been
-/// compared with the series' first row, value by value. `None` if two series share a key
-/// (then [`row_series`] decides).
-fn text_series(tags: &[&StringArray], rows: usize, state: &impl BuildHasher) -> Option<Series> {
+/// Numbers the series of rows whose tags are all text (`tags[batch][column]`). Each row's tag
+/// values are hashed column by column into one 64-bit key; rows with equal keys are one series
+/// once each has been compared with the series' first row, value by value. `None` if two
+/// series share a key (then [`row_series`] decides).
+fn text_series(
+    parts: &Parts<'_>,
+    tags: &[Vec<&StringArray>],
+    state: &impl BuildHasher,
+) -> Option<Series> {
+    let rows = parts.rows();
     let mut keys = vec![0u64; rows];
-    for column in tags {
-        for (r, key) in keys.iter_mut().enumerate() {
-            // NULL hashes as a value no string hashes to in practice; a string that did
-            // would still be told apart by the comparison below.
-            let h = if column.is_valid(r) {
-                state.hash_one(column.value(r))
-            } else {
-                0x9e37_79b9_7f4a_7c15
-            };
-            *key = (key.rotate_left(23) ^ h).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    for (b, columns) in tags.iter().enumerate() {
+        let keys = &mut keys[parts.starts[b]..parts.starts[b + 1]];
+        for column in columns {
+            for (r, key) in keys.iter_mut().enumerate() {
+                // NULL hashes as a value no string hashes to in practice; a string that did
+                // would still be told apart by the comparison below.
+                let h = if column.is_valid(r) {
+                    state.hash_one(column.value(r))
+                } else {
+                    0x9e37_79b9_7f4a_7c15
+                };
+                *key = (key.rotate_left(23) ^ h).wrapping_mul(0x2545_f491_4f6c_dd1d);
+            }
         }
     }
-    let same = |a: usize, b: usize| {
-        tags.iter().all(|c| match (c.is_valid(a), c.is_valid(b)) {
-            (true, true) => c.value(a) == c.value(b),
-            (va, vb) => va == vb,
-        })
+    let value = |(b, r): (usize, usize)| {
+        tags[b]
+            .iter()
+            .map(move |c| (!c.is_null(r)).then(|| c.value(r)))
     };
     let mut ids: HashMap<u64, u32, foldhash::fast::FixedState> = HashMap::default();
-    let mut first: Vec<u32> = Vec::new();
+    let mut first: Vec<(usize, usize)> = Vec::new();
     let mut series = Vec::with_capacity(rows);
-    for (r, &key) in keys.iter().enumerate() {
-        let id = *ids.entry(key).or_insert_with(|| {
-            first.push(r as u32);
-            (first.len() - 1) as u32
-        });
-        if !same(r, first[id as usize] as usize) {
-            return None;
+    for (b, columns) in tags.iter().enumerate() {
+        let len = parts.starts[b + 1] - parts.starts[b];
+        for (r, &key) in keys[parts.starts[b]..parts.starts[b + 1]]
+            .iter()
+            .enumerate()
+        {
+            let id = *ids.entry(key).or_insert_with(|| {
+                first.push((b, r));
+                (first.len() - 1) as u32
+            });
+            let (fb, fr) = first[id as usize];
+            let same =
+                columns
+                    .iter()
+                    .zip(&tags[fb])
+                    .all(|(c, f)| match (c.is_valid(r), f.is_valid(fr)) {
+                        (true, true) => c.value(r) == f.value(fr),
+                        (v, w) => v == w,
+                    });
+            if !same {
+                return None;
+            }
+            series.push(id);
         }
-        series.push(id);
+        debug_assert_eq!(series.len(), parts.starts[b] + len);
     }
-    let value = |row: u32| {
-        tags.iter()
-            .map(move |c| (!c.is_null(row as usize)).then(|| c.value(row as usize)))
-    };
     let mut by_value: Vec<u32> = (0..first.len() as u32).collect();
     by_value.sort_unstable_by(|&a, &b| value(first[a as usize]).cmp(value(first[b as usize])));
-    Some(ranked(series, &by_value, |id| first[id as usize]))
+    Some(ranked(series, &by_value, |id| {
+        let (b, r) = first[id as usize];
+        (parts.starts[b] + r) as u32
+    }))
 }
 
 /// Numbers the series of rows with tags of any type. Tags are encoded in Arrow's row format
 /// once per row, but compared only once per distinct series: a table has far fewer series than
 /// rows.
-fn row_series(tags: &[ArrayRef], rows: usize) -> Result<Series, StorageError> {
-    let converter = RowConverter::new(
-        tags.iter()
-            .map(|a| SortField::new(a.data_type().clone()))
-            .collect(),
-    )?;
-    let encoded = converter.convert_columns(tags)?;
+fn row_series(parts: &Parts<'_>, tags: &[usize]) -> Result<Series, StorageError> {
+    let types = tags
+        .iter()
+        .map(|&i| SortField::new(parts.batches[0].column(i).data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(types)?;
+    let mut encoded = converter.empty_rows(parts.rows(), 0);
+    for batch in parts.batches {
+        let columns: Vec<ArrayRef> = tags.iter().map(|&i| batch.column(i).clone()).collect();
+        converter.append(&mut encoded, &columns)?;
+    }
     let mut ids: HashMap<&[u8], u32, foldhash::fast::FixedState> = HashMap::default();
     let mut distinct: Vec<(&[u8], u32)> = Vec::new();
-    let series: Vec<u32> = (0..rows)
+    let series: Vec<u32> = (0..parts.rows())
         .map(|r| {
             let key = encoded.row(r).data();
             *ids.entry(key).or_insert_with(|| {
@@ -155,43 +226,51 @@ pub fn tag_dictionary_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
-/// Merges duplicate identities of `batch`.
+/// Merges the rows of `batches` (all of schema `schema`) into one batch sorted by identity,
+/// with duplicate identities merged.
 ///
 /// `key_columns` are the indices of the identity columns in sort order: the tags, then the
-/// time (last; an integer or timestamp column without NULLs). `rank` is the rank of each row.
-/// With `whole_rows` (a SQL table's primary key) the highest-ranked row of an identity replaces
-/// the others whole, NULLs included, instead of field by field.
-/// The returned batch has the columns of `batch`, with text (`Utf8`) tags as dictionaries
+/// time (last; an integer or timestamp column without NULLs). `rank` is the rank of each row,
+/// the batches' rows in order. With `whole_rows` (a SQL table's primary key) the
+/// highest-ranked row of an identity replaces the others whole, NULLs included, instead of
+/// field by field. The batches are read where they are, never concatenated.
+/// The returned batch has the columns of `schema`, with text (`Utf8`) tags as dictionaries
 /// ([`tag_dictionary_type`]); the Parquet writer takes them for their plain type.
 pub fn dedup_sorted(
-    batch: &RecordBatch,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
     key_columns: &[usize],
-    rank: &UInt64Array,
+    rank: &[u64],
     whole_rows: bool,
 ) -> Result<RecordBatch, StorageError> {
-    let n = batch.num_rows();
+    let parts = Parts::new(batches);
+    let n = parts.rows();
     if n == 0 {
-        return Ok(batch.clone());
+        return Ok(RecordBatch::new_empty(schema.clone()));
+    }
+    if rank.len() != n {
+        return Err(StorageError::Payload(format!(
+            "dedup of {n} rows given {} ranks",
+            rank.len()
+        )));
     }
     let Some((&time_column, tag_columns)) = key_columns.split_last() else {
         return Err(StorageError::Payload("dedup needs a time column".into()));
     };
-    let tags: Vec<ArrayRef> = tag_columns
-        .iter()
-        .map(|&i| batch.column(i).clone())
-        .collect();
     let Series {
         rank: series,
         row: series_row,
-    } = series_ranks(&tags, n)?;
-    let time = cast(batch.column(time_column), &DataType::Int64)?;
-    let time = time.as_primitive::<Int64Type>().values();
+    } = series_ranks(&parts, tag_columns)?;
+    let mut time: Vec<i64> = Vec::with_capacity(n);
+    for batch in batches {
+        let t = cast(batch.column(time_column), &DataType::Int64)?;
+        time.extend_from_slice(t.as_primitive::<Int64Type>().values());
+    }
     // Sort by (series, time), ranks breaking ties; ranks are unique, so the order is total and
     // every comparison is between integers.
     // The keys are laid out next to the row numbers, so the sort reads memory in order.
-    let ranks = rank.values();
     let mut keyed: Vec<(u32, i64, u64, u32)> = (0..n)
-        .map(|r| (series[r], time[r], ranks[r], r as u32))
+        .map(|r| (series[r], time[r], rank[r], r as u32))
         .collect();
     keyed.sort_unstable();
     let sorted: Vec<u32> = keyed.iter().map(|k| k.3).collect();
@@ -206,78 +285,82 @@ pub fn dedup_sorted(
         }
     }
     groups.push((start, n));
+    drop(time);
     // Text tags: each output row's series rank, and one row per series for the values.
-    let series_row = UInt32Array::from(series_row);
+    let series_rows: Vec<(usize, usize)> = series_row.iter().map(|&g| parts.locate(g)).collect();
     let keys: ScalarBuffer<i32> = groups
         .iter()
         .map(|&(s, _)| series[sorted[s] as usize] as i32)
         .collect();
-    let text_tag = |i: usize, column: &ArrayRef| -> Option<Result<ArrayRef, StorageError>> {
-        if !tag_columns.contains(&i) || column.data_type() != &DataType::Utf8 {
+    let text_tag = |i: usize| -> Option<Result<ArrayRef, StorageError>> {
+        if !tag_columns.contains(&i) || schema.field(i).data_type() != &DataType::Utf8 {
             return None;
         }
         Some(
-            take(column.as_ref(), &series_row, None)
-                .map_err(StorageError::from)
+            parts
+                .gather(i, &series_rows)
                 .and_then(|values| tag_dictionary(values, &keys)),
         )
     };
-    let mut columns = Vec::with_capacity(batch.num_columns());
+    let located = |rows: &mut dyn Iterator<Item = u32>| -> Vec<(usize, usize)> {
+        rows.map(|g| parts.locate(g)).collect()
+    };
+    let mut columns = Vec::with_capacity(schema.fields().len());
     if groups.len() == n {
         // No duplicates: only the sort was needed.
-        let order = UInt32Array::from(sorted);
-        for (i, column) in batch.columns().iter().enumerate() {
-            columns.push(match text_tag(i, column) {
+        let order = located(&mut sorted.iter().copied());
+        for i in 0..schema.fields().len() {
+            columns.push(match text_tag(i) {
                 Some(tag) => tag?,
-                None => take(column.as_ref(), &order, None)?,
+                None => parts.gather(i, &order)?,
             });
         }
-        return output(batch, columns);
+        return output(schema, columns);
     }
 
     let order = &sorted;
-    let first: UInt32Array = groups.iter().map(|&(s, _)| order[s]).collect();
-    let last: UInt32Array = groups.iter().map(|&(_, e)| order[e - 1]).collect();
-    for (i, column) in batch.columns().iter().enumerate() {
-        if let Some(tag) = text_tag(i, column) {
+    let first = located(&mut groups.iter().map(|&(s, _)| order[s]));
+    let last = located(&mut groups.iter().map(|&(_, e)| order[e - 1]));
+    for i in 0..schema.fields().len() {
+        if let Some(tag) = text_tag(i) {
             columns.push(tag?);
             continue;
         }
         if whole_rows {
-            columns.push(take(column.as_ref(), &last, None)?);
+            columns.push(parts.gather(i, &last)?);
             continue;
         }
         if key_columns.contains(&i) {
-            columns.push(take(column.as_ref(), &first, None)?);
+            columns.push(parts.gather(i, &first)?);
             continue;
         }
         // Within a group rows are in rank order: the last non-null one wins.
-        let pick: UInt32Array = groups
+        let column = parts.column(i);
+        let pick: Vec<(usize, usize)> = groups
             .iter()
             .map(|&(s, e)| {
                 (s..e)
                     .rev()
-                    .map(|p| order[p])
-                    .find(|&r| column.is_valid(r as usize))
-                    .unwrap_or(order[e - 1])
+                    .map(|p| parts.locate(order[p]))
+                    .find(|&(b, r)| column[b].is_valid(r))
+                    .unwrap_or_else(|| parts.locate(order[e - 1]))
             })
             .collect();
-        columns.push(take(column.as_ref(), &pick, None)?);
+        columns.push(interleave(&column, &pick)?);
     }
-    output(batch, columns)
+    output(schema, columns)
 }
 
-/// A batch of `columns`, named and nullable as the columns of `batch`.
-fn output(batch: &RecordBatch, columns: Vec<ArrayRef>) -> Result<RecordBatch, StorageError> {
-    let fields: Vec<Field> = batch
-        .schema()
+/// A batch of `columns`, named and nullable as the columns of `schema`.
+fn output(schema: &SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, StorageError> {
+    let fields: Vec<Field> = schema
         .fields()
         .iter()
         .zip(&columns)
         .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
         .collect();
-    let schema = Schema::new_with_metadata(fields, batch.schema().metadata().clone());
-    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+    let out = Schema::new_with_metadata(fields, schema.metadata().clone());
+    Ok(RecordBatch::try_new(Arc::new(out), columns)?)
 }
 
 #[cfg(test)]
@@ -311,6 +394,19 @@ mod tests {
         .unwrap()
     }
 
+    /// `dedup_sorted` of one batch whose identity is (tag, time).
+    fn dedup(batch: &RecordBatch, rank: Vec<u64>, whole_rows: bool) -> RecordBatch {
+        let schema = batch.schema();
+        dedup_sorted(
+            &schema,
+            std::slice::from_ref(batch),
+            &[0, 3],
+            &rank,
+            whole_rows,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn later_rank_wins_per_field_and_unwritten_fields_keep_values() {
         let input = batch(
@@ -320,8 +416,8 @@ mod tests {
             vec![Some(10), None, None, Some(7)],
         );
         // Ranks out of input order: row 1 (a=2.0) is older than row 0 (a=1.0).
-        let rank = UInt64Array::from(vec![5, 3, 1, 2]);
-        let out = dedup_sorted(&input, &[0, 3], &rank, false).unwrap();
+        let rank = vec![5, 3, 1, 2];
+        let out = dedup(&input, rank, false);
         assert_eq!(out.num_rows(), 3);
         assert_eq!(out.column(0).data_type(), &tag_dictionary_type());
         let tag = cast(out.column(0), &DataType::Utf8).unwrap();
@@ -352,7 +448,7 @@ mod tests {
             vec![Some(1.0), None, Some(9.0)],
             vec![Some(10), Some(11), None],
         );
-        let out = dedup_sorted(&input, &[0, 3], &UInt64Array::from(vec![1, 2, 3]), true).unwrap();
+        let out = dedup(&input, vec![1, 2, 3], true);
         assert_eq!(out.num_rows(), 2);
         let a = out
             .column(1)
@@ -373,7 +469,7 @@ mod tests {
             vec![Some(1.0), None],
             vec![None, Some(2)],
         );
-        let out = dedup_sorted(&input, &[0, 3], &UInt64Array::from(vec![1, 2]), false).unwrap();
+        let out = dedup(&input, vec![1, 2], false);
         assert_eq!(out.num_rows(), 1);
         let b = out.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(b.value(0), 2);
@@ -396,8 +492,8 @@ mod tests {
             vec![Some(2.0), Some(1.0)],
             vec![None, None],
         );
-        let out_a = dedup_sorted(&a, &[0, 3], &UInt64Array::from(vec![1, 2]), false).unwrap();
-        let out_b = dedup_sorted(&b, &[0, 3], &UInt64Array::from(vec![2, 1]), false).unwrap();
+        let out_a = dedup(&a, vec![1, 2], false);
+        let out_b = dedup(&b, vec![2, 1], false);
         assert_eq!(out_a, out_b);
         let v = out_a
             .column(1)
@@ -407,8 +503,9 @@ mod tests {
         assert_eq!(v.value(0), 2.0);
     }
 
-    /// Tag columns of `rows` rows drawn from a few values, NULL and the empty string among them.
-    fn random_tags(rows: usize, seed: u64) -> Vec<ArrayRef> {
+    /// A batch of three tag columns and `rows` rows drawn from a few values, NULL and the empty
+    /// string among them.
+    fn random_tags(rows: usize, seed: u64) -> RecordBatch {
         let mut x = seed;
         let mut next = move || {
             x ^= x << 13;
@@ -424,25 +521,98 @@ mod tests {
             Some("b"),
             Some("host_10"),
         ];
-        (0..3)
+        let columns: Vec<ArrayRef> = (0..3)
             .map(|_| {
                 let column: StringArray = (0..rows)
                     .map(|_| words[(next() % words.len() as u64) as usize])
                     .collect();
                 Arc::new(column) as ArrayRef
             })
-            .collect()
+            .collect();
+        RecordBatch::try_from_iter(["a", "b", "c"].into_iter().zip(columns)).unwrap()
+    }
+
+    /// `batch` cut into parts of 1, 2, 3, ... rows.
+    fn cut(batch: &RecordBatch) -> Vec<RecordBatch> {
+        let mut parts = Vec::new();
+        let (mut at, mut len) = (0, 1);
+        while at < batch.num_rows() {
+            let take = len.min(batch.num_rows() - at);
+            parts.push(batch.slice(at, take));
+            at += take;
+            len += 1;
+        }
+        parts
     }
 
     #[test]
     fn text_series_number_as_the_row_format_does() {
         for seed in [1, 2, 3] {
-            let tags = random_tags(2_000, seed);
-            let text = series_ranks(&tags, 2_000).unwrap();
-            assert_eq!(text, row_series(&tags, 2_000).unwrap());
+            let batch = random_tags(2_000, seed);
+            let one = [batch.clone()];
+            let text = series_ranks(&Parts::new(&one), &[0, 1, 2]).unwrap();
+            assert_eq!(text, row_series(&Parts::new(&one), &[0, 1, 2]).unwrap());
             // 6^3 combinations, nearly all present.
             assert!(text.row.len() > 150, "{}", text.row.len());
+            // The same rows in 63 batches are numbered the same.
+            let parts = cut(&batch);
+            assert!(parts.len() > 50);
+            assert_eq!(series_ranks(&Parts::new(&parts), &[0, 1, 2]).unwrap(), text);
+            assert_eq!(row_series(&Parts::new(&parts), &[0, 1, 2]).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn batches_merge_as_their_concatenation_does() {
+        // Rows of 40 series at 7 times, each written three times by ranks in shuffled order;
+        // fields NULL now and then, so merging picks from different batches.
+        let mut x = 77u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let n = 40 * 7 * 3;
+        // Series 0 has a NULL tag.
+        let tag: StringArray = (0..n)
+            .map(|_| {
+                Some(next() % 40)
+                    .filter(|&s| s > 0)
+                    .map(|s| format!("s{s}"))
+            })
+            .collect();
+        let time = Int64Array::from_iter_values((0..n).map(|_| (next() % 7) as i64));
+        let a = Float64Array::from_iter((0..n).map(|i| (next() % 4 != 0).then_some(i as f64)));
+        let b = Int64Array::from_iter((0..n).map(|i| (next() % 3 != 0).then_some(i as i64)));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("tag", DataType::Utf8, true),
+            Field::new("a", DataType::Float64, true),
+            Field::new("b", DataType::Int64, true),
+            Field::new("time", DataType::Int64, false),
+        ]));
+        let all = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(tag), Arc::new(a), Arc::new(b), Arc::new(time)],
+        )
+        .unwrap();
+        let mut rank: Vec<u64> = (0..n as u64).collect();
+        for i in (1..rank.len()).rev() {
+            rank.swap(i, (next() % (i as u64 + 1)) as usize);
+        }
+        for whole_rows in [false, true] {
+            let whole = dedup(&all, rank.clone(), whole_rows);
+            let parts = cut(&all);
+            let merged = dedup_sorted(&schema, &parts, &[0, 3], &rank, whole_rows).unwrap();
+            assert_eq!(merged, whole);
+            assert!(
+                whole.num_rows() < n && whole.num_rows() > 200,
+                "{}",
+                whole.num_rows()
+            );
+        }
+        // A wrong number of ranks is an error, not a panic.
+        assert!(dedup_sorted(&schema, &[all], &[0, 3], &rank[1..], false).is_err());
     }
 
     /// A hasher that gives every value the same hash.
@@ -463,33 +633,64 @@ mod tests {
 
     #[test]
     fn series_sharing_a_hash_are_told_apart_by_value() {
-        let tags = random_tags(100, 9);
-        let text: Vec<&StringArray> = tags.iter().map(|a| a.as_string::<i32>()).collect();
+        let text_of = |batch: &RecordBatch| -> Vec<Vec<StringArray>> {
+            vec![
+                batch
+                    .columns()
+                    .iter()
+                    .map(|a| a.as_string::<i32>().clone())
+                    .collect(),
+            ]
+        };
+        fn refs(t: &[Vec<StringArray>]) -> Vec<Vec<&StringArray>> {
+            t.iter().map(|b| b.iter().collect()).collect()
+        }
+        let tags = [random_tags(100, 9)];
         // Every series hashes alike: the first row of another series is caught.
-        assert_eq!(text_series(&text, 100, &Constant), None);
-        // One series (every row alike, NULL included) needs no other hash.
-        let one: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec![Some("x"); 5])),
-            Arc::new(StringArray::from(vec![None::<&str>; 5])),
-        ];
-        let one_text: Vec<&StringArray> = one.iter().map(|a| a.as_string::<i32>()).collect();
+        let text = text_of(&tags[0]);
         assert_eq!(
-            text_series(&one_text, 5, &Constant),
+            text_series(&Parts::new(&tags), &refs(&text), &Constant),
+            None
+        );
+        // One series (every row alike, NULL included) needs no other hash.
+        let one = [RecordBatch::try_from_iter([
+            (
+                "x",
+                Arc::new(StringArray::from(vec![Some("x"); 5])) as ArrayRef,
+            ),
+            (
+                "y",
+                Arc::new(StringArray::from(vec![None::<&str>; 5])) as ArrayRef,
+            ),
+        ])
+        .unwrap()];
+        let text = text_of(&one[0]);
+        assert_eq!(
+            text_series(&Parts::new(&one), &refs(&text), &Constant),
             Some(Series {
                 rank: vec![0; 5],
                 row: vec![0]
             })
         );
         // NULL and the empty string are different series, NULL first.
-        let null_or_empty: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![Some(""), None]))];
-        let t: Vec<&StringArray> = null_or_empty.iter().map(|a| a.as_string::<i32>()).collect();
+        let null_or_empty = [RecordBatch::try_from_iter([(
+            "x",
+            Arc::new(StringArray::from(vec![Some(""), None])) as ArrayRef,
+        )])
+        .unwrap()];
+        let text = text_of(&null_or_empty[0]);
         assert_eq!(
-            text_series(&t, 2, &Constant),
+            text_series(&Parts::new(&null_or_empty), &refs(&text), &Constant),
             Some(Series {
                 rank: vec![1, 0],
                 row: vec![1, 0]
             })
         );
-        assert_eq!(series_ranks(&null_or_empty, 2).unwrap().rank, vec![1, 0]);
+        assert_eq!(
+            series_ranks(&Parts::new(&null_or_empty), &[0])
+                .unwrap()
+                .rank,
+            vec![1, 0]
+        );
     }
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use datafusion::arrow::array::BooleanArray;
-use datafusion::arrow::array::{Array, TimestampMicrosecondArray, UInt64Array};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -71,11 +71,10 @@ pub fn merge_chunks(
         aligned.push(align(batch, schema)?);
         ranks.extend((0..batch.num_rows() as u64).map(|row| row_rank(*seq, row)));
     }
-    let all = concat_batches(schema, &aligned)?;
     let time = schema.index_of(TIME_COLUMN)?;
     let mut keys = tag_columns.to_vec();
     keys.push(time);
-    dedup_sorted(&all, &keys, &UInt64Array::from(ranks), whole_rows)
+    dedup_sorted(schema, &aligned, &keys, &ranks, whole_rows)
 }
 
 pub use hearth_catalog::timefmt::day_of;
@@ -338,6 +337,7 @@ pub fn time_range(batch: &RecordBatch) -> Result<Option<(i64, i64)>, StorageErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::compute::concat_batches;
     use datafusion::arrow::datatypes::{Field, Schema};
     use std::sync::Arc;
 
