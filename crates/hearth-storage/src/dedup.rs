@@ -133,7 +133,6 @@ fn text_series(
     let mut first: Vec<(usize, usize)> = Vec::new();
     let mut series = Vec::with_capacity(rows);
     for (b, columns) in tags.iter().enumerate() {
-        let len = parts.starts[b + 1] - parts.starts[b];
         for (r, &key) in keys[parts.starts[b]..parts.starts[b + 1]]
             .iter()
             .enumerate()
@@ -156,7 +155,6 @@ fn text_series(
             }
             series.push(id);
         }
-        debug_assert_eq!(series.len(), parts.starts[b] + len);
     }
     let mut by_value: Vec<u32> = (0..first.len() as u32).collect();
     by_value.sort_unstable_by(|&a, &b| value(first[a as usize]).cmp(value(first[b as usize])));

@@ -166,6 +166,7 @@ fn integer_range(meta: &ParquetMetaData, column: usize) -> Option<(i64, i64)> {
     range
 }
 
+/// [`write_parquet`], with the file's metadata as the writer left it.
 fn write_parquet_meta(
     batch: &RecordBatch,
     tag_columns: &[usize],
