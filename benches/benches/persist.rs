@@ -1,5 +1,6 @@
 //! Persist hot path: merging a table's buffered chunks into one sorted, deduplicated batch
-//! (`hearth_storage::persist::merge_chunks`), and encoding it as Parquet.
+//! (`hearth_storage::persist::merge_chunks`), encoding it as Parquet, and as Parquet with the
+//! file's Delta statistics (`encode_file`, what a flush does with each day).
 //!
 //! Input: TSBS cpu rows (10 tags, 10 integer fields) as the write path builds them, in 20 chunks;
 //! half the rows are re-sent duplicates, as gateways do after a reconnect.
@@ -9,7 +10,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hearth_catalog::catalog::Catalog;
 use hearth_lineproto::Precision;
-use hearth_storage::persist::{merge_chunks, write_parquet};
+use hearth_storage::persist::{encode_file, merge_chunks, write_parquet};
 use hearth_storage::validate::validate;
 
 fn persist(c: &mut Criterion) {
@@ -43,6 +44,9 @@ fn persist(c: &mut Criterion) {
     group.throughput(Throughput::Elements(merged.num_rows() as u64));
     group.bench_function("write_parquet_100k_rows", |b| {
         b.iter(|| black_box(write_parquet(&merged, &tags).unwrap()))
+    });
+    group.bench_function("encode_file_100k_rows", |b| {
+        b.iter(|| black_box(encode_file(&merged, &tags).unwrap()))
     });
     group.finish();
 }
