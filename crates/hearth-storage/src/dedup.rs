@@ -300,13 +300,12 @@ pub fn dedup_sorted(
                 .and_then(|values| tag_dictionary(values, &keys)),
         )
     };
-    let located = |rows: &mut dyn Iterator<Item = u32>| -> Vec<(usize, usize)> {
-        rows.map(|g| parts.locate(g)).collect()
-    };
+    // Where each sorted row is, found once for every column.
+    let order: Vec<(usize, usize)> = sorted.iter().map(|&g| parts.locate(g)).collect();
+    drop(sorted);
     let mut columns = Vec::with_capacity(schema.fields().len());
     if groups.len() == n {
         // No duplicates: only the sort was needed.
-        let order = located(&mut sorted.iter().copied());
         for i in 0..schema.fields().len() {
             columns.push(match text_tag(i) {
                 Some(tag) => tag?,
@@ -316,9 +315,15 @@ pub fn dedup_sorted(
         return output(schema, columns);
     }
 
-    let order = &sorted;
-    let first = located(&mut groups.iter().map(|&(s, _)| order[s]));
-    let last = located(&mut groups.iter().map(|&(_, e)| order[e - 1]));
+    let ends = |pick: fn(&(usize, usize)) -> usize| -> Vec<(usize, usize)> {
+        groups.iter().map(|g| order[pick(g)]).collect()
+    };
+    let first = ends(|&(s, _)| s);
+    let last = if whole_rows {
+        ends(|&(_, e)| e - 1)
+    } else {
+        Vec::new()
+    };
     for i in 0..schema.fields().len() {
         if let Some(tag) = text_tag(i) {
             columns.push(tag?);
@@ -337,11 +342,12 @@ pub fn dedup_sorted(
         let pick: Vec<(usize, usize)> = groups
             .iter()
             .map(|&(s, e)| {
-                (s..e)
+                order[s..e]
+                    .iter()
                     .rev()
-                    .map(|p| parts.locate(order[p]))
-                    .find(|&(b, r)| column[b].is_valid(r))
-                    .unwrap_or_else(|| parts.locate(order[e - 1]))
+                    .find(|&&(b, r)| column[b].is_valid(r))
+                    .copied()
+                    .unwrap_or(order[e - 1])
             })
             .collect();
         columns.push(interleave(&column, &pick)?);
