@@ -37,7 +37,7 @@ use hearth_catalog::store::Store;
 use crate::align::align;
 use crate::dedup::dedup_sorted;
 use crate::error::StorageError;
-use crate::persist::{encode_file, file_rank, sorted_order, time_column, time_range};
+use crate::persist::{EncodedFile, encode_file, file_rank, sorted_order, time_column};
 
 /// When and how much to compact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,8 +252,11 @@ struct Written {
 
 impl Written {
     fn of(batch: &RecordBatch, tags: &[usize], order: FileOrder) -> Result<Written, StorageError> {
-        let (min_time, max_time) = time_range(batch)?.unwrap_or((0, 0));
-        let (bytes, stats) = encode_file(batch, tags)?;
+        let EncodedFile {
+            bytes,
+            stats,
+            time: (min_time, max_time),
+        } = encode_file(batch, tags)?;
         Ok(Written {
             bytes,
             stats,

@@ -22,7 +22,7 @@ use hearth_catalog::store::Store;
 
 use crate::align::align;
 use crate::error::StorageError;
-use crate::persist::{encode_file, time_range};
+use crate::persist::{EncodedFile, encode_file, time_range};
 
 /// The identity columns (tags in schema order, then time) of batches in `schema`.
 fn identity_columns(schema: &SchemaRef, tags: &[usize]) -> Result<Vec<usize>, StorageError> {
@@ -97,8 +97,11 @@ pub async fn delete_identities(
         deleted += gone;
         let kept = datafusion::arrow::compute::concat_batches(&arrow_schema, &kept)?;
         if kept.num_rows() > 0 {
-            let (encoded, file_stats) = encode_file(&kept, &tags)?;
-            let (min, max) = time_range(&kept)?.unwrap_or((0, 0));
+            let EncodedFile {
+                bytes: encoded,
+                stats: file_stats,
+                time: (min, max),
+            } = encode_file(&kept, &tags)?;
             let meta = FileMeta {
                 path: format!(
                     "date={}/part-{:020}-{}.zstd.parquet",

@@ -139,17 +139,38 @@ pub fn write_parquet(batch: &RecordBatch, tag_columns: &[usize]) -> Result<Bytes
     Ok(write_parquet_meta(batch, tag_columns)?.0)
 }
 
-/// A sorted batch as a Parquet file and the file's Delta statistics (`stats_json`), whose
-/// integer and timestamp ranges come from the statistics the Parquet writer keeps anyway.
+/// A batch encoded as a Parquet file, with what the table log records of it.
+pub struct EncodedFile {
+    pub bytes: Bytes,
+    /// The file's Delta statistics (`stats_json`).
+    pub stats: String,
+    /// The least and greatest `time` ((0, 0) for no rows).
+    pub time: (i64, i64),
+}
+
+/// A sorted batch as a Parquet file with its Delta statistics and time range, whose integer
+/// and timestamp ranges come from the statistics the Parquet writer keeps anyway.
 pub fn encode_file(
     batch: &RecordBatch,
     tag_columns: &[usize],
-) -> Result<(Bytes, String), StorageError> {
+) -> Result<EncodedFile, StorageError> {
     let (bytes, meta) = write_parquet_meta(batch, tag_columns)?;
     let known: Vec<Option<(i64, i64)>> = (0..batch.num_columns())
         .map(|i| integer_range(&meta, i))
         .collect();
-    Ok((bytes, stats_json_with(batch, &known)))
+    let time = match known
+        .get(batch.schema().index_of(TIME_COLUMN)?)
+        .copied()
+        .flatten()
+    {
+        Some(range) => range,
+        None => time_range(batch)?.unwrap_or((0, 0)),
+    };
+    Ok(EncodedFile {
+        bytes,
+        stats: stats_json_with(batch, &known),
+        time,
+    })
 }
 
 /// The least and greatest value of leaf column `column` over all row groups, if it is a 64-bit
@@ -253,8 +274,11 @@ fn encode_files(
     let merged = merge_chunks(chunks, schema, tags, whole_rows)?;
     let mut out = Vec::new();
     for (date, rows) in split_by_day(&merged)? {
-        let (bytes, stats) = encode_file(&rows, tags)?;
-        let (min_time, max_time) = time_range(&rows)?.unwrap_or((0, 0));
+        let EncodedFile {
+            bytes,
+            stats,
+            time: (min_time, max_time),
+        } = encode_file(&rows, tags)?;
         let path = format!(
             "date={date}/part-{seq:020}-{}.zstd.parquet",
             uuid::Uuid::new_v4().simple()
@@ -499,8 +523,9 @@ mod tests {
         );
         let read: Vec<RecordBatch> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(concat_batches(&schema, &read).unwrap(), expected);
-        let (_, stats) = encode_file(&merged, &[0, 1]).unwrap();
-        let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+        let encoded = encode_file(&merged, &[0, 1]).unwrap();
+        assert_eq!(encoded.time, (1, 5));
+        let stats: serde_json::Value = serde_json::from_str(&encoded.stats).unwrap();
         assert_eq!(
             stats,
             serde_json::from_str::<serde_json::Value>(&stats_json(&merged)).unwrap()
@@ -516,7 +541,7 @@ mod tests {
         // A day's part of the batch keeps only the values its rows use in its statistics.
         let day = merged.slice(1, 2);
         let stats: serde_json::Value =
-            serde_json::from_str(&encode_file(&day, &[0, 1]).unwrap().1).unwrap();
+            serde_json::from_str(&encode_file(&day, &[0, 1]).unwrap().stats).unwrap();
         assert_eq!(
             (&stats["minValues"]["home"], &stats["maxValues"]["home"]),
             (&"b".into(), &"b".into())
@@ -546,7 +571,8 @@ mod tests {
         ]));
         let batch = RecordBatch::try_new(schema, vec![Arc::new(v), Arc::new(none), Arc::new(time)])
             .unwrap();
-        let (bytes, stats) = encode_file(&batch, &[]).unwrap();
+        let EncodedFile { bytes, stats, time } = encode_file(&batch, &[]).unwrap();
+        assert_eq!(time, (0, (n - 1) * 1_000));
         let meta = datafusion::parquet::arrow::arrow_reader::ArrowReaderMetadata::load(
             &bytes,
             Default::default(),
