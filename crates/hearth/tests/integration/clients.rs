@@ -785,6 +785,18 @@ async fn pgjdbc_metadata_prepared_statements_and_fetch_size() {
     );
 }
 
+/// Waits up to 10 s for `sql` in database `home` to answer `want` through psql (e.g. for the
+/// persister to write files), then asserts that it does.
+async fn psql_until(server: &Server, sql: &str, want: &str) {
+    for _ in 0..100 {
+        if psql(server, "home", &["-At", "-c", sql]).trim() == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(psql(server, "home", &["-At", "-c", sql]).trim(), want);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_explain_shows_each_scan_condition_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -794,14 +806,7 @@ async fn psql_explain_shows_each_scan_condition_once() {
                  energy,household=h1 power_w=240 1764000060\n";
     let url = server.url("/api/v2/write?bucket=home&precision=s");
     assert_eq!(post(&url, lines).await.0, 204);
-    let files = "SELECT count(*) FROM system.parquet_files";
-    for _ in 0..100 {
-        if psql(&server, "home", &["-At", "-c", files]).trim() == "1" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(psql(&server, "home", &["-At", "-c", files]).trim(), "1");
+    psql_until(&server, "SELECT count(*) FROM system.parquet_files", "1").await;
     let sql = "SELECT sum(power_w) FROM energy \
                WHERE household = 'h1' AND time >= '2025-11-24T16:00:30Z'";
     assert_eq!(psql(&server, "home", &["-At", "-c", sql]).trim(), "240");
@@ -838,14 +843,12 @@ async fn psql_grouping_by_tags_and_buckets_runs() {
         .collect();
     let url = server.url("/api/v2/write?bucket=home&precision=s");
     assert_eq!(post(&url, lines).await.0, 204);
-    let files = "SELECT sum(rows) FROM system.parquet_files";
-    for _ in 0..100 {
-        if psql(&server, "home", &["-At", "-c", files]).trim() == "2880" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(psql(&server, "home", &["-At", "-c", files]).trim(), "2880");
+    psql_until(
+        &server,
+        "SELECT sum(rows) FROM system.parquet_files",
+        "2880",
+    )
+    .await;
 
     let hourly = "SELECT date_trunc('hour', time) AS h, household, avg(power_w), max(power_w), \
                   round(stddev(power_w), 3) FROM energy GROUP BY h, household ORDER BY h, household";
