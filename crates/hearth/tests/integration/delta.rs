@@ -38,6 +38,13 @@ t = DeltaTable(sys.argv[1])
 rows = sorted(t.to_pyarrow_table().to_pylist(), key=lambda r: (r["household"], r["time"]))
 print(json.dumps([{k: r[k] for k in ("household", "import_kwh", "power_w", "export_kwh")} for r in rows]))
 print(json.dumps(sorted(str(r["date"]) for r in rows)))
+# The statistics of each file, as a Delta reader skips files by them.
+import pyarrow as pa
+files = pa.table(t.get_add_actions(flatten=True)).to_pylist()
+print(json.dumps(sorted([str(f["partition.date"]), f["num_records"], f["min.household"],
+                         f["max.household"], int(f["min.time"].timestamp()),
+                         int(f["max.time"].timestamp()), f["null_count.export_kwh"]]
+                        for f in files)))
 sys.stdout.flush()
 # Skip interpreter teardown: the deltalake/pyarrow thread pools have been seen to abort there
 # ("terminate called without an active exception") on a loaded machine, after the work is done.
@@ -67,6 +74,16 @@ os._exit(0)
     assert_eq!(
         dates,
         serde_json::json!(["2025-11-24", "2025-11-24", "2025-11-25"])
+    );
+    // One file a day: its rows, household and time ranges, and rows without export_kwh, as
+    // written above (h2's update merged into its row).
+    let stats: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(
+        stats,
+        serde_json::json!([
+            ["2025-11-24", 2, "h1", "h2", 1764000000, 1764000000, 1],
+            ["2025-11-25", 1, "h1", "h1", 1764100000, 1764100000, 1]
+        ])
     );
 
     // And Hearth itself reads the same rows back after the restart.
