@@ -134,6 +134,18 @@ def du(*paths):
     return total
 
 
+def cpu_seconds(pid):
+    """CPU seconds of process `pid` so far: user + system, and system alone; and its minor page
+    faults (`/proc/<pid>/stat`)."""
+    with open(f"/proc/{pid}/stat") as f:
+        # After the command: state is field 3, so minflt (10), utime (14), stime (15) are at
+        # 7, 11 and 12.
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    user, system = int(fields[11]) / ticks, int(fields[12]) / ticks
+    return user + system, system, int(fields[7])
+
+
 class RssSampler:
     """Peak of the summed RSS of a process and its descendants, sampled every 50 ms."""
 

@@ -1,71 +1,52 @@
 #!/usr/bin/env python3
 """Durable ingest timed on two or more Hearth builds, the builds alternating.
 
-    python3 benches/compare/ingest_ab.py --input /tmp/cpu-1000-1d.lp \\
-        --bench target/release/hearth-bench \\
+    python3 benches/compare/ingest_ab.py --input /tmp/cpu-1000-1d.lp --bin target/release \\
         --build before=/tmp/hearth-before --build after=target/release/hearth
 
 Each round starts every build in turn on a fresh data directory under `--work-dir` (loopback,
-free ports), loads `--input` with `hearth-bench ingest` (`--workers` x
+free ports), loads `--input` with `hearth-bench ingest` from `--bin` (`--workers` x
 `--batch` lines per request, every request acknowledged after the WAL fsync) and stops the
 server. Per build and round it records the load tool's rows/s, and the server's CPU seconds
-(and the part in the kernel), minor page faults and peak RSS (`/proc`) when the last request
-was acknowledged. It prints each round and, per build, the medians of the rounds. The load
+(and the part in the kernel) and minor page faults (`/proc`) when the last request was
+acknowledged, and its peak RSS (`VmHWM`). It prints each round and, per build, the medians of the rounds. The load
 average is printed with each load, since the machine may be shared.
 """
 
 import argparse
-import json
 import os
 import pathlib
 import shutil
 import statistics
-import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import ingest  # noqa: E402  (bench_ingest, cpu_seconds, RssSampler)
 from tsbs_queries import Hearth  # noqa: E402  (a `hearth serve` on free ports)
 
 
-def process_figures(pid):
-    """CPU seconds (user + system), system CPU seconds, minor page faults and peak RSS (MiB) of
-    process `pid` so far."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    # After the command: state is field 3, so minflt (10), utime (14), stime (15) are at 7, 11, 12.
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    system = int(fields[12]) / ticks
-    faults = int(fields[7])
-    peak = 0
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            peak = int(line.split()[1]) // 1024
-    return cpu, system, faults, peak
-
-
-def load(binary, bench, args, data_dir):
-    """One load of `args.input` into a fresh server: rows/s, CPU s, system CPU s, faults, peak
-    RSS MiB."""
+def load(binary, args, data_dir):
+    """One load of `args.lp` into a fresh server: rows/s, CPU s, system CPU s, minor faults,
+    peak RSS MiB (`VmHWM`)."""
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     server = Hearth(binary, data_dir)
     try:
-        report = subprocess.run(
-            [bench, "ingest", "--http", server.url, "--db", args.database,
-             "--workers", str(args.workers), "--batch", str(args.batch), "--json", args.input],
-            check=True, capture_output=True, text=True)
-        figures = process_figures(server.process.pid)
+        rss = ingest.RssSampler(server.process.pid)
+        report = ingest.bench_ingest(args, server.url, "v3")
+        cpu, system, faults = ingest.cpu_seconds(server.process.pid)
+        _, hwm = rss.stop()
     finally:
         server.stop()
-    return (json.loads(report.stdout)["rows_per_s"], *figures)
+    return report["rows_per_s"], cpu, system, faults, hwm // (1 << 20)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--input", required=True, help="line protocol file")
-    parser.add_argument("--bench", required=True, help="the hearth-bench binary")
+    parser.add_argument("--input", dest="lp", required=True, help="line protocol file")
+    parser.add_argument("--bin", required=True, type=pathlib.Path,
+                        help="directory holding the hearth-bench binary")
     parser.add_argument("--build", action="append", required=True, metavar="NAME=BINARY")
-    parser.add_argument("--database", default="bench")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -77,7 +58,7 @@ def main():
     for round_ in range(1, args.rounds + 1):
         for name, binary in builds:
             load_average = os.getloadavg()[0]
-            figures = load(binary, args.bench, args, work / name)
+            figures = load(binary, args, work / name)
             results[name].append(figures)
             rows, cpu, system, faults, peak = figures
             print(f"round {round_} {name}: {rows / 1e3:.0f} k rows/s, server CPU {cpu:.2f} s "

@@ -46,12 +46,6 @@ def helpers():
     return module
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def one_load(h, args, lp, extra):
     work = pathlib.Path(tempfile.mkdtemp(prefix="hearth-phases-", dir=args.work))
     http = h.free_port()
@@ -62,10 +56,10 @@ def one_load(h, args, lp, extra):
         h.wait_http(f"http://127.0.0.1:{http}/health")
         load = os.getloadavg()[0]
         rss = h.RssSampler(proc.pid)
-        cpu0 = cpu_seconds(proc.pid)
+        cpu0 = h.cpu_seconds(proc.pid)[0]
         ns = argparse.Namespace(bin=args.bin, workers=4, batch=5000, lp=lp)
         report = h.bench_ingest(ns, f"http://127.0.0.1:{http}", "v3")
-        cpu = cpu_seconds(proc.pid) - cpu0
+        cpu = h.cpu_seconds(proc.pid)[0] - cpu0
         peak, _ = rss.stop()
         started = time.monotonic()
         h.stop(proc, timeout=1800)
