@@ -206,6 +206,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             .auth_token
             .as_ref()
             .map(|t| http::TokenCheck::new(t.expose())),
+        bodies: Default::default(),
     });
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

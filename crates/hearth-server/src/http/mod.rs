@@ -12,6 +12,7 @@
 //! [`auth`] checks `--auth-token`; [`serve`] runs the listener (TLS, limits, timeouts).
 
 mod auth;
+mod body;
 mod error;
 mod query;
 pub mod serve;
@@ -68,9 +69,12 @@ pub struct HttpState {
     pub metrics: Metrics,
     /// The token requests must present (`--auth-token`), if any.
     pub auth: Option<TokenCheck>,
+    /// Buffers for request bodies, used again.
+    pub bodies: BodyPool,
 }
 
 pub use auth::TokenCheck;
+pub use body::BodyPool;
 
 /// The router with every route.
 pub fn router(state: Arc<HttpState>) -> Router {

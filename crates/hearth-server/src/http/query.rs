@@ -45,7 +45,7 @@ pub(crate) async fn query_sql_post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let bytes = match read_body(&headers, body, state.max_body_bytes).await {
+    let bytes = match read_body(&state.bodies, &headers, body, state.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return e.into_response(Flavor::V3),
     };

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,17 +20,30 @@ use hearth_lineproto::Precision;
 use hearth_storage::WriteOptions;
 
 use super::HttpState;
+use super::body::{BodyPool, PooledBody, ReadError};
 use super::error::{ApiError, Flavor};
 
-/// Reads the request body, bounded by `limit` bytes before and after decompression.
-pub(crate) async fn read_body(
+/// Reads the request body into a buffer of `pool`, bounded by `limit` bytes before and after
+/// decompression.
+pub(crate) async fn read_body<'p>(
+    pool: &'p BodyPool,
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<Bytes, ApiError> {
-    let raw = axum::body::to_bytes(body, limit)
+) -> Result<PooledBody<'p>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let raw = pool
+        .read(body, declared, limit)
         .await
-        .map_err(|_| ApiError::TooLarge(limit))?;
+        .map_err(|e| match e {
+            ReadError::TooLarge => ApiError::TooLarge(limit),
+            ReadError::Broken(why) => {
+                ApiError::BadRequest(format!("the request body could not be read: {why}"))
+            }
+        })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -40,15 +53,15 @@ pub(crate) async fn read_body(
     match encoding.as_str() {
         "" | "identity" => Ok(raw),
         "gzip" | "x-gzip" => {
-            let mut out = Vec::new();
+            let mut out = pool.empty(0);
             flate2::read::MultiGzDecoder::new(&raw[..])
                 .take(limit as u64 + 1)
-                .read_to_end(&mut out)
+                .read_to_end(out.buffer())
                 .map_err(|e| ApiError::BadRequest(format!("invalid gzip body: {e}")))?;
             if out.len() > limit {
                 return Err(ApiError::TooLarge(limit));
             }
-            Ok(Bytes::from(out))
+            Ok(out)
         }
         other => Err(ApiError::UnsupportedEncoding(other.to_string())),
     }
@@ -127,9 +140,12 @@ async fn write(
     .await
     .map_err(|_| ApiError::Busy)?
     .map_err(|_| ApiError::Busy)?;
-    let bytes = tokio::time::timeout(BODY_WAIT, read_body(&headers, body, state.max_body_bytes))
-        .await
-        .map_err(|_| ApiError::BodyTimeout(BODY_WAIT))??;
+    let bytes = tokio::time::timeout(
+        BODY_WAIT,
+        read_body(&state.bodies, &headers, body, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| ApiError::BodyTimeout(BODY_WAIT))??;
     let outcome = state
         .storage
         .write_lp_once(db, &bytes, options, key)
