@@ -36,6 +36,11 @@ impl WriteBatch {
 
     /// Encodes the batch as a WAL payload.
     pub fn encode(&self) -> Result<Vec<u8>, StorageError> {
+        self.encode_into(Vec::new())
+    }
+
+    /// [`WriteBatch::encode`] into `out`, which is cleared first (a buffer used again).
+    pub fn encode_into(&self, mut out: Vec<u8>) -> Result<Vec<u8>, StorageError> {
         // Room for the whole payload up front (IPC adds little to the columns' own bytes), and
         // each table's IPC stream is written in place after its length: the payload is a few
         // megabytes per large request, which growing and copying would otherwise fault in and
@@ -45,7 +50,8 @@ impl WriteBatch {
             .iter()
             .map(|(_, b)| b.get_array_memory_size())
             .sum();
-        let mut out = Vec::with_capacity(4096 + columns + columns / 8);
+        out.clear();
+        out.reserve(4096 + columns + columns / 8);
         out.push(VERSION);
         put_str(&mut out, &self.db);
         out.extend_from_slice(&(self.tables.len() as u32).to_le_bytes());

@@ -428,7 +428,7 @@ impl Storage {
         sync: bool,
         first: impl FnOnce() + Send + 'static,
     ) -> Result<u64, StorageError> {
-        let payload = batch.encode()?;
+        let payload = batch.encode_into(self.wal.payload_buffer())?;
         let buffer = self.buffer.clone();
         let last = self.last.clone();
         let catalog = self.catalog.clone();

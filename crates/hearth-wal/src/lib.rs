@@ -204,6 +204,13 @@ impl Wal {
         rx.recv().unwrap_or(Err(WalError::Closed))
     }
 
+    /// An empty buffer to build the next payload in. Payload buffers are taken back once the
+    /// writer has copied them, and handed out again here: a payload is megabytes for a large
+    /// write, and a fresh buffer each time means fresh pages from the kernel, zeroed, each time.
+    pub fn payload_buffer(&self) -> Vec<u8> {
+        self.shared.spare_buffer()
+    }
+
     /// Last seq handed out so far (0 if none). Updated once a group is
     /// written, before its `on_durable` callbacks run.
     pub fn last_seq(&self) -> u64 {

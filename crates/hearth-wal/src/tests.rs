@@ -52,6 +52,40 @@ fn round_trip_blocking_and_async_then_seqs_continue() {
 }
 
 #[test]
+fn payload_buffers_come_back_empty_after_the_write_and_only_so_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = open_wal(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(wal.payload_buffer().capacity(), 0, "none spent yet");
+    let mut first = wal.payload_buffer();
+    first.extend_from_slice(&payload(1));
+    first.reserve(1000);
+    let capacity = first.capacity();
+    assert_eq!(wal.append_blocking(first, true, noop()).unwrap(), 1);
+    let again = wal.payload_buffer();
+    assert!(again.is_empty());
+    assert_eq!(again.capacity(), capacity);
+    // What was written is the payload, not whatever the buffer holds later.
+    let mut reused = again;
+    reused.extend_from_slice(&payload(2));
+    wal.append_blocking(reused, true, noop()).unwrap();
+    drop(wal);
+    let (wal, replayed) = open_wal(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_records(&replayed, 1..=2);
+    // Many spent buffers: a bounded number is kept.
+    assert_eq!(wal.payload_buffer().capacity(), 0, "a new WAL has none");
+    for i in 3..23 {
+        let mut p = Vec::with_capacity(64);
+        p.extend_from_slice(&payload(i));
+        wal.append_blocking(p, false, noop()).unwrap();
+    }
+    let kept = (0..20)
+        .map(|_| wal.payload_buffer())
+        .filter(|b| b.capacity() > 0)
+        .count();
+    assert_eq!(kept, 8);
+}
+
+#[test]
 fn close_drains_syncs_and_rejects_later_calls() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, _) = open_wal(dir.path(), DEFAULT_SEGMENT_BYTES);
