@@ -24,20 +24,22 @@ const KEEP_BUFFERS: usize = 8;
 const KEEP_BYTES: usize = 32 << 20;
 
 impl BodyPool {
-    /// An empty buffer, with room for `expected` bytes if one that large is free.
+    /// An empty buffer: the smallest with room for `expected` bytes, or the largest if none
+    /// has room or the length is not known (0).
     fn take(&self, expected: usize) -> Vec<u8> {
         let mut free = self.free.lock();
-        // The smallest buffer that fits, else the largest (it grows).
-        let pick = free
+        let fits = free
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.capacity() >= expected)
-            .min_by_key(|(_, b)| b.capacity())
+            .filter(|(_, b)| expected > 0 && b.capacity() >= expected)
+            .min_by_key(|(_, b)| b.capacity());
+        let pick = fits
             .or_else(|| free.iter().enumerate().max_by_key(|(_, b)| b.capacity()))
             .map(|(i, _)| i);
         pick.map(|i| free.swap_remove(i)).unwrap_or_default()
     }
 
+    /// Puts a buffer back, if the pool keeps it.
     fn give_back(&self, mut buffer: Vec<u8>) {
         buffer.clear();
         if buffer.capacity() == 0 {
@@ -48,6 +50,38 @@ impl BodyPool {
         if free.len() < KEEP_BUFFERS && held + buffer.capacity() <= KEEP_BYTES {
             free.push(buffer);
         }
+    }
+
+    /// An empty buffer of the pool (chosen as by [`BodyPool::take`]).
+    pub(crate) fn empty(&self, expected: usize) -> PooledBody<'_> {
+        PooledBody {
+            bytes: self.take(expected),
+            pool: self,
+        }
+    }
+
+    /// Reads `body` (of at most `limit` bytes) into a buffer of the pool; `expected` is its
+    /// declared length, if any.
+    pub(crate) async fn read(
+        &self,
+        body: Body,
+        expected: Option<usize>,
+        limit: usize,
+    ) -> Result<PooledBody<'_>, ReadError> {
+        if expected.is_some_and(|n| n > limit) {
+            return Err(ReadError::TooLarge);
+        }
+        let mut out = self.empty(expected.unwrap_or(0));
+        out.bytes.reserve(expected.unwrap_or(0));
+        let mut frames = body.into_data_stream();
+        while let Some(frame) = frames.next().await {
+            let data = frame.map_err(|e| ReadError::Broken(e.to_string()))?;
+            if out.bytes.len() + data.len() > limit {
+                return Err(ReadError::TooLarge);
+            }
+            out.bytes.extend_from_slice(&data);
+        }
+        Ok(out)
     }
 }
 
@@ -85,40 +119,6 @@ pub(crate) enum ReadError {
     TooLarge,
     /// The connection failed while sending it.
     Broken(String),
-}
-
-impl BodyPool {
-    /// An empty buffer of the pool, with room for `expected` bytes if one that large is free.
-    pub(crate) fn empty(&self, expected: usize) -> PooledBody<'_> {
-        PooledBody {
-            bytes: self.take(expected),
-            pool: self,
-        }
-    }
-
-    /// Reads `body` (of at most `limit` bytes) into a buffer of the pool; `expected` is its
-    /// declared length, if any.
-    pub(crate) async fn read(
-        &self,
-        body: Body,
-        expected: Option<usize>,
-        limit: usize,
-    ) -> Result<PooledBody<'_>, ReadError> {
-        if expected.is_some_and(|n| n > limit) {
-            return Err(ReadError::TooLarge);
-        }
-        let mut out = self.empty(expected.unwrap_or(0));
-        out.bytes.reserve(expected.unwrap_or(0));
-        let mut frames = body.into_data_stream();
-        while let Some(frame) = frames.next().await {
-            let data = frame.map_err(|e| ReadError::Broken(e.to_string()))?;
-            if out.bytes.len() + data.len() > limit {
-                return Err(ReadError::TooLarge);
-            }
-            out.bytes.extend_from_slice(&data);
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]
@@ -162,8 +162,28 @@ mod tests {
             Err(ReadError::Broken(m)) => assert!(m.contains("reset by peer"), "{m}"),
             _ => panic!("a broken body is an error"),
         }
-        // Failed reads hand their buffers back too; never more than the pool keeps.
-        assert_eq!(pool.free.lock().len(), 1);
+        assert_eq!(
+            pool.free.lock().len(),
+            1,
+            "failed reads hand their buffers back"
+        );
+
+        // A declared length gets the smallest buffer with room; an unknown one the largest.
+        let mut small = pool.empty(0);
+        small.buffer().reserve(16);
+        let mut large = pool.empty(0);
+        large.buffer().reserve(4096);
+        let (small_cap, large_cap) = (small.bytes.capacity(), large.bytes.capacity());
+        drop((small, large));
+        assert_eq!(pool.empty(10).bytes.capacity(), small_cap);
+        assert_eq!(pool.empty(0).bytes.capacity(), large_cap);
+        assert_eq!(pool.empty(1 << 20).bytes.capacity(), large_cap);
+        let read = pool.read(Body::from("chunk"), None, 7).await.unwrap();
+        assert_eq!(read.bytes.capacity(), large_cap);
+        drop(read);
+
+        // Never more than the pool keeps.
+        assert_eq!(pool.free.lock().len(), 2);
         for _ in 0..KEEP_BUFFERS + 3 {
             pool.give_back(Vec::with_capacity(16));
         }
