@@ -22,6 +22,7 @@
 
 mod error;
 mod format;
+mod pool;
 mod queue;
 mod replay;
 mod segment;
@@ -37,6 +38,7 @@ use std::thread::{self, JoinHandle, ThreadId};
 
 pub use crate::error::WalError;
 pub use crate::format::MAX_PAYLOAD_LEN;
+pub use crate::pool::BufferPool;
 pub use crate::queue::WalStats;
 use crate::queue::{Command, Reply, Shared};
 use crate::writer::Writer;
@@ -204,11 +206,10 @@ impl Wal {
         rx.recv().unwrap_or(Err(WalError::Closed))
     }
 
-    /// An empty buffer to build the next payload in. Payload buffers are taken back once the
-    /// writer has copied them, and handed out again here: a payload is megabytes for a large
-    /// write, and a fresh buffer each time means fresh pages from the kernel, zeroed, each time.
+    /// An empty buffer to build the next payload in: payload buffers go to a [`BufferPool`]
+    /// once the writer has copied them, and are handed out again here.
     pub fn payload_buffer(&self) -> Vec<u8> {
-        self.shared.spare_buffer()
+        self.shared.spare.take(0)
     }
 
     /// Last seq handed out so far (0 if none). Updated once a group is

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 
 use crate::error::WalError;
+use crate::pool::BufferPool;
 
 /// Callback run on the writer thread once a record is durable.
 pub(crate) type OnDurable = Box<dyn FnOnce(u64) + Send>;
@@ -94,15 +95,10 @@ pub(crate) struct Shared {
     syncs: AtomicU64,
     /// Payload buffers the writer is done with, for the next payloads (see
     /// [`crate::Wal::payload_buffer`]).
-    spare: Mutex<Vec<Vec<u8>>>,
+    pub(crate) spare: BufferPool,
     #[cfg(test)]
     fail_io: std::sync::atomic::AtomicBool,
 }
-
-/// At most this many spent payload buffers are kept...
-const SPARE_BUFFERS: usize = 8;
-/// ...holding at most this many bytes together.
-const SPARE_BYTES: usize = 32 << 20;
 
 impl Shared {
     pub(crate) fn new(last_seq: u64) -> Self {
@@ -118,7 +114,7 @@ impl Shared {
             appends: AtomicU64::new(0),
             groups: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
-            spare: Mutex::new(Vec::new()),
+            spare: BufferPool::default(),
             #[cfg(test)]
             fail_io: std::sync::atomic::AtomicBool::new(false),
         }
@@ -207,25 +203,6 @@ impl Shared {
         self.last_seq.store(last_seq, Ordering::Release);
         self.appends.fetch_add(records, Ordering::Relaxed);
         self.groups.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// An empty payload buffer: one the writer is done with, if any.
-    pub(crate) fn spare_buffer(&self) -> Vec<u8> {
-        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-        spare.pop().unwrap_or_default()
-    }
-
-    /// Writer side: keeps a payload's buffer for a later payload, within bounds.
-    pub(crate) fn recycle(&self, mut buffer: Vec<u8>) {
-        buffer.clear();
-        if buffer.capacity() == 0 {
-            return;
-        }
-        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-        let held: usize = spare.iter().map(Vec::capacity).sum();
-        if spare.len() < SPARE_BUFFERS && held + buffer.capacity() <= SPARE_BYTES {
-            spare.push(buffer);
-        }
     }
 
     /// Writer side: one fdatasync of a segment file completed.

@@ -151,7 +151,7 @@ impl Writer {
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     encode_frame(&mut self.buf, seq, &payload);
-                    self.shared.recycle(payload);
+                    self.shared.spare.give_back(payload);
                     self.group_sync |= sync;
                     self.callbacks.push((seq, on_durable));
                     self.replies.push((seq, reply));

@@ -70,11 +70,10 @@ pub struct HttpState {
     /// The token requests must present (`--auth-token`), if any.
     pub auth: Option<TokenCheck>,
     /// Buffers for request bodies, used again.
-    pub bodies: BodyPool,
+    pub bodies: hearth_wal::BufferPool,
 }
 
 pub use auth::TokenCheck;
-pub use body::BodyPool;
 
 /// The router with every route.
 pub fn router(state: Arc<HttpState>) -> Router {

@@ -18,15 +18,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hearth_lineproto::Precision;
 use hearth_storage::WriteOptions;
+use hearth_wal::BufferPool;
 
 use super::HttpState;
-use super::body::{BodyPool, PooledBody, ReadError};
+use super::body::{PooledBody, ReadError, read};
 use super::error::{ApiError, Flavor};
 
 /// Reads the request body into a buffer of `pool`, bounded by `limit` bytes before and after
 /// decompression.
 pub(crate) async fn read_body<'p>(
-    pool: &'p BodyPool,
+    pool: &'p BufferPool,
     headers: &HeaderMap,
     body: Body,
     limit: usize,
@@ -35,8 +36,7 @@ pub(crate) async fn read_body<'p>(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let raw = pool
-        .read(body, declared, limit)
+    let raw = read(pool, body, declared, limit)
         .await
         .map_err(|e| match e {
             ReadError::TooLarge => ApiError::TooLarge(limit),
@@ -53,7 +53,7 @@ pub(crate) async fn read_body<'p>(
     match encoding.as_str() {
         "" | "identity" => Ok(raw),
         "gzip" | "x-gzip" => {
-            let mut out = pool.empty(0);
+            let mut out = PooledBody::empty(pool, 0);
             flate2::read::MultiGzDecoder::new(&raw[..])
                 .take(limit as u64 + 1)
                 .read_to_end(out.buffer())
