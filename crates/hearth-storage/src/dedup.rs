@@ -318,11 +318,12 @@ pub fn dedup_sorted(
     let ends = |pick: fn(&(usize, usize)) -> usize| -> Vec<(usize, usize)> {
         groups.iter().map(|g| order[pick(g)]).collect()
     };
-    let first = ends(|&(s, _)| s);
-    let last = if whole_rows {
-        ends(|&(_, e)| e - 1)
+    // Whole rows take every column from an identity's last row; otherwise the key columns
+    // come from its first row.
+    let (first, last) = if whole_rows {
+        (Vec::new(), ends(|&(_, e)| e - 1))
     } else {
-        Vec::new()
+        (ends(|&(s, _)| s), Vec::new())
     };
     for i in 0..schema.fields().len() {
         if let Some(tag) = text_tag(i) {
