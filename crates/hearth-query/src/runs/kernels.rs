@@ -296,13 +296,21 @@ struct AvgOfIntegers {
 
 impl RunKernel for AvgOfIntegers {
     fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
+        let groups = first + runs.len();
+        if self.counts.len() < groups {
+            self.counts.resize(groups, 0);
+            self.sums.resize(groups, 0);
+        }
         each_run(
             values.as_primitive::<Int64Type>(),
             runs,
             first,
             |group, run| {
-                *slot(&mut self.counts, group) += run.count() as u64;
-                *slot(&mut self.sums, group) += run.values().map(i128::from).sum::<i128>();
+                self.counts[group] += run.count() as u64;
+                self.sums[group] += match run.nulls {
+                    None => exact_sum(&run.array.values()[run.rows]),
+                    Some(_) => run.values().map(i128::from).sum::<i128>(),
+                };
             },
         );
     }
@@ -317,6 +325,23 @@ impl RunKernel for AvgOfIntegers {
     }
 }
 
+/// The exact sum of `values`. Each value is split into its upper 32 bits (signed) and its lower
+/// 32 bits (unsigned), and each half is summed in 64 bits, which cannot overflow for fewer than
+/// 2^31 values and which the compiler vectorises (a sum in 128 bits it does not).
+fn exact_sum(values: &[i64]) -> i128 {
+    values
+        .chunks(1 << 30)
+        .map(|chunk| {
+            let (mut high, mut low) = (0i64, 0i64);
+            for &v in chunk {
+                high = high.wrapping_add(v >> 32);
+                low = low.wrapping_add(v & 0xffff_ffff);
+            }
+            (i128::from(high) << 32) + i128::from(low)
+        })
+        .sum()
+}
+
 /// The partial state of `avg`: counts and sums, both null where the count is 0.
 fn avg_state(counts: Vec<u64>, sums: Vec<f64>) -> Vec<ArrayRef> {
     let seen = NullBuffer::from_iter(counts.iter().map(|&c| c > 0));
@@ -325,4 +350,27 @@ fn avg_state(counts: Vec<u64>, sums: Vec<f64>) -> Vec<ArrayRef> {
         Arc::new(UInt64Array::new(counts.into(), seen.clone())),
         Arc::new(Float64Array::new(sums.into(), seen)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exact_sum;
+
+    #[test]
+    fn sums_of_integers_are_exact_at_the_extremes() {
+        let cases: [&[i64]; 6] = [
+            &[],
+            &[i64::MAX, i64::MAX, i64::MAX],
+            &[i64::MIN, i64::MIN, -1],
+            &[i64::MIN, i64::MAX, 1, -1, 0xffff_ffff, -0x1_0000_0000],
+            &[-5, 3, 0x7fff_ffff, 0x8000_0000, -0x8000_0001],
+            &[42],
+        ];
+        for values in cases {
+            let want: i128 = values.iter().map(|&v| i128::from(v)).sum();
+            assert_eq!(exact_sum(values), want, "{values:?}");
+        }
+        let many = vec![i64::MIN + 7; 10_000];
+        assert_eq!(exact_sum(&many), 10_000 * i128::from(i64::MIN + 7));
+    }
 }
