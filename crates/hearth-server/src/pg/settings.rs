@@ -629,12 +629,19 @@ impl SettingsHook {
                 }
                 let value = value.unwrap_or_default();
                 let key = format!("datafusion.{option}");
-                ctx.state_ref()
-                    .write()
-                    .config_mut()
-                    .options_mut()
-                    .set(&key, &value)
-                    .map_err(|e| error("22023", e.to_string()))?;
+                let state = ctx.state_ref();
+                let mut state = state.write();
+                let options = state.config_mut().options_mut();
+                // DataFusion reads booleans as `true` and `false` only; PostgreSQL's other
+                // spellings (`on`, `off`, `yes`, `0`, and `false` unquoted, which arrives as
+                // `off`) are tried again as those where the value is not taken as it is.
+                if let Err(e) = options.set(&key, &value) {
+                    let retried = super::values::parse_bool(&value)
+                        .is_some_and(|b| options.set(&key, &b.to_string()).is_ok());
+                    if !retried {
+                        return Err(error("22023", e.to_string()));
+                    }
+                }
                 continue;
             }
             let name = match value {

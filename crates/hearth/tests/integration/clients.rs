@@ -705,6 +705,37 @@ async fn settings_are_the_sessions_own() {
     assert_eq!(shown, "2025-11-24 17:00:00+01");
     a.batch_execute("RESET TimeZone").await.unwrap();
     assert_eq!(show(&a, "TimeZone").await, "UTC");
+
+    // DataFusion's boolean options take PostgreSQL's spellings of a boolean too.
+    let pushdown = "datafusion.execution.parquet.pushdown_filters";
+    for (value, shown) in [
+        ("false", "false"),
+        ("on", "true"),
+        ("'off'", "false"),
+        ("TRUE", "true"),
+    ] {
+        a.batch_execute(&format!("SET {pushdown} = {value}"))
+            .await
+            .unwrap();
+        assert_eq!(show(&a, pushdown).await, shown, "SET ... = {value}");
+    }
+    let wrong = a
+        .batch_execute(&format!("SET {pushdown} = 'maybe'"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wrong.code(),
+        Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE)
+    );
+    let wrong = a
+        .batch_execute("SET datafusion.execution.batch_size = off")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wrong.code(),
+        Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE)
+    );
+    assert_eq!(show(&a, "datafusion.execution.batch_size").await, "100");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
