@@ -315,27 +315,19 @@ pub fn dedup_sorted(
         return output(schema, columns);
     }
 
-    let ends = |pick: fn(&(usize, usize)) -> usize| -> Vec<(usize, usize)> {
-        groups.iter().map(|g| order[pick(g)]).collect()
-    };
     // Whole rows take every column from an identity's last row; otherwise the key columns
     // come from its first row.
-    let (first, last) = if whole_rows {
-        (Vec::new(), ends(|&(_, e)| e - 1))
-    } else {
-        (ends(|&(s, _)| s), Vec::new())
-    };
+    let picked: Vec<(usize, usize)> = groups
+        .iter()
+        .map(|&(s, e)| order[if whole_rows { e - 1 } else { s }])
+        .collect();
     for i in 0..schema.fields().len() {
         if let Some(tag) = text_tag(i) {
             columns.push(tag?);
             continue;
         }
-        if whole_rows {
-            columns.push(parts.gather(i, &last)?);
-            continue;
-        }
-        if key_columns.contains(&i) {
-            columns.push(parts.gather(i, &first)?);
+        if whole_rows || key_columns.contains(&i) {
+            columns.push(parts.gather(i, &picked)?);
             continue;
         }
         // Within a group rows are in rank order: the last non-null one wins.
