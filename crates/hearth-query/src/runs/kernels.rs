@@ -99,12 +99,11 @@ fn fold(data_type: &DataType, op: Op) -> Option<Box<dyn RunKernel>> {
     }
 }
 
-/// `values[group]`, added when `group` is one past the last.
-fn slot<T: Default>(values: &mut Vec<T>, group: usize) -> &mut T {
-    if group == values.len() {
-        values.push(T::default());
+/// Makes room for `groups` groups in `values` (a kernel's per-group state), once per batch.
+fn grow<T: Default + Clone>(values: &mut Vec<T>, groups: usize) {
+    if values.len() < groups {
+        values.resize(groups, T::default());
     }
-    &mut values[group]
 }
 
 /// The values `emit` names, taken out of `values`.
@@ -221,12 +220,13 @@ struct Count {
 impl RunKernel for Count {
     fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
         let nulls = values.logical_nulls().filter(|n| n.null_count() > 0);
+        grow(&mut self.counts, first + runs.len());
         for (j, run) in runs.iter().enumerate() {
             let valid = match &nulls {
                 None => run.len(),
                 Some(n) => run.clone().filter(|&i| n.is_valid(i)).count(),
             };
-            *slot(&mut self.counts, first + j) += valid as i64;
+            self.counts[first + j] += valid as i64;
         }
     }
 
@@ -246,8 +246,9 @@ struct Fold<T: ArrowNumericType> {
 impl<T: ArrowNumericType> RunKernel for Fold<T> {
     fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
         let op = self.op;
+        grow(&mut self.values, first + runs.len());
         each_run(values.as_primitive::<T>(), runs, first, |group, run| {
-            let held = slot(&mut self.values, group);
+            let held = &mut self.values[group];
             *held = op.combine(*held, run.fold(op));
         });
     }
@@ -267,13 +268,15 @@ struct Avg {
 
 impl RunKernel for Avg {
     fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
+        grow(&mut self.counts, first + runs.len());
+        grow(&mut self.sums, first + runs.len());
         each_run(
             values.as_primitive::<Float64Type>(),
             runs,
             first,
             |group, run| {
-                *slot(&mut self.counts, group) += run.count() as u64;
-                *slot(&mut self.sums, group) += run.fold(Op::Sum).unwrap_or(0.0);
+                self.counts[group] += run.count() as u64;
+                self.sums[group] += run.fold(Op::Sum).unwrap_or(0.0);
             },
         );
     }
@@ -296,21 +299,15 @@ struct AvgOfIntegers {
 
 impl RunKernel for AvgOfIntegers {
     fn add(&mut self, values: &ArrayRef, runs: &[Range<usize>], first: usize) {
-        let groups = first + runs.len();
-        if self.counts.len() < groups {
-            self.counts.resize(groups, 0);
-            self.sums.resize(groups, 0);
-        }
+        grow(&mut self.counts, first + runs.len());
+        grow(&mut self.sums, first + runs.len());
         each_run(
             values.as_primitive::<Int64Type>(),
             runs,
             first,
             |group, run| {
                 self.counts[group] += run.count() as u64;
-                self.sums[group] += match run.nulls {
-                    None => exact_sum(&run.array.values()[run.rows]),
-                    Some(_) => run.values().map(i128::from).sum::<i128>(),
-                };
+                self.sums[group] += run.exact_sum();
             },
         );
     }
@@ -322,6 +319,16 @@ impl RunKernel for AvgOfIntegers {
             .map(|s| s as f64)
             .collect();
         avg_state(counts, sums)
+    }
+}
+
+impl Run<'_, Int64Type> {
+    /// The exact sum of the valid values.
+    fn exact_sum(&self) -> i128 {
+        match self.nulls {
+            None => exact_sum(&self.array.values()[self.rows.clone()]),
+            Some(_) => self.values().map(i128::from).sum(),
+        }
     }
 }
 
