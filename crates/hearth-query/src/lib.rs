@@ -24,6 +24,7 @@ pub mod information_schema;
 pub mod lastpoint;
 pub mod provider;
 pub mod queries;
+mod readers;
 pub mod recent;
 pub mod runs;
 pub mod scan_predicate;

@@ -39,7 +39,6 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{Result, ScalarValue, project_schema};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::provider_as_source;
 use datafusion::datasource::source::DataSourceExec;
@@ -66,6 +65,7 @@ use hearth_storage::buffer::Buffer;
 use hearth_storage::persist::{file_rank, row_rank};
 
 use crate::lastpoint::LastSource;
+use crate::readers::IndexedReaders;
 use object_store::ObjectMeta;
 
 /// Name of the internal rank column.
@@ -165,7 +165,7 @@ impl RawTable {
         }
         let source = source
             .with_table_parquet_options(state.default_table_options().parquet)
-            .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
+            .with_parquet_file_reader_factory(Arc::new(IndexedReaders::new(
                 object_store,
                 runtime.cache_manager.get_file_metadata_cache(),
             )));

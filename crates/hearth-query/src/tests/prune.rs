@@ -155,3 +155,34 @@ async fn explain_analyze_shows_row_groups_pruned_by_tag() {
         "{plan}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_files_page_index_is_read_once_and_kept_with_its_footer() {
+    let (_dir, storage, engine) = open().await;
+    let body = "cpu,host=h0 v=1i 1714521600\ncpu,host=h1 v=2i 1714521601\n";
+    write_lines(&storage, body).await;
+    storage.flush(FlushReason::Age).await.unwrap();
+    let table_meta = storage
+        .catalog()
+        .database("home")
+        .and_then(|db| db.table("cpu"))
+        .unwrap();
+    let files = table_meta.state().files;
+    assert_eq!(files.len(), 1);
+    let key = storage
+        .store()
+        .table_file_key("home", "cpu", &files[0].path);
+    let cache = engine.runtime().cache_manager.get_file_metadata_cache();
+    let page_index = || {
+        cache
+            .get(&key)
+            .map(|entry| entry.file_metadata.extra_info()["page_index"].clone())
+    };
+    assert_eq!(page_index(), None, "nothing cached before the first query");
+    // A query whose predicate prunes pages: DataFusion alone would cache the footer without
+    // the page index and read the index from the file again at every query.
+    let sql = "SELECT v FROM cpu WHERE host = 'h1' AND time >= '2024-05-01T00:00:01Z'";
+    assert!(table(&engine, sql).await.contains("| 2 "), "{sql}");
+    assert_eq!(page_index().as_deref(), Some("true"));
+    assert!(table(&engine, sql).await.contains("| 2 "), "{sql}");
+}
