@@ -89,6 +89,9 @@ pub struct RawTable {
     last: Option<LastSource>,
     /// Fixed contents (files, buffered rows with ranks) instead of the table's live ones.
     snapshot: Option<(Vec<FileMeta>, Vec<RecordBatch>)>,
+    /// Whether the Parquet scan takes the conditions pushed to this table as its predicate
+    /// (see [`RawTable::parquet_exec`]).
+    predicate: bool,
     /// The table's schema when this was made (`file_schema` is its Arrow form).
     table_schema: TableSchema,
 }
@@ -107,13 +110,19 @@ impl RawTable {
             raw_schema,
             last: None,
             snapshot: None,
+            predicate: true,
             table_schema,
         }
     }
 
     /// This table reading exactly `files` and the buffered rows `buffered` (from
-    /// [`RawTable::buffer_batches`]).
-    fn with_contents(&self, files: Vec<FileMeta>, buffered: Vec<RecordBatch>) -> RawTable {
+    /// [`RawTable::buffer_batches`]), below a merging aggregate or not (`merged`).
+    fn with_contents(
+        &self,
+        files: Vec<FileMeta>,
+        buffered: Vec<RecordBatch>,
+        merged: bool,
+    ) -> RawTable {
         RawTable {
             table: self.table.clone(),
             buffer: self.buffer.clone(),
@@ -122,6 +131,7 @@ impl RawTable {
             raw_schema: self.raw_schema.clone(),
             last: self.last.clone(),
             snapshot: Some((files, buffered)),
+            predicate: merged,
             table_schema: self.table_schema.clone(),
         }
     }
@@ -157,9 +167,15 @@ impl RawTable {
         let mut source = ParquetSource::new(df_table_schema(&self.file_schema));
         // Below the merging aggregate the conditions pushed down here are on tags and time only
         // (DataFusion pushes nothing else through it), so row groups, pages and rows they
-        // exclude can never merge with a row the query keeps; where nothing is merged, any
-        // condition may be pushed.
-        if let Some(predicate) = conjunction(filters.iter().cloned()) {
+        // exclude can never merge with a row the query keeps; there they become the scan's
+        // predicate. Where nothing is merged the query's filter stands right above the scan, and
+        // DataFusion's physical filter pushdown moves it into the scan: taking the conditions
+        // here as well built the scan twice and repeated each condition in its predicate.
+        let predicate = self
+            .predicate
+            .then(|| conjunction(filters.iter().cloned()))
+            .flatten();
+        if let Some(predicate) = predicate {
             let schema = datafusion::common::DFSchema::try_from(self.raw_schema.clone())?;
             source = source.with_predicate(state.create_physical_expr(predicate, &schema)?);
         }
@@ -677,12 +693,12 @@ impl TsTable {
         let mut parts = Vec::new();
         for (files, only) in [(apart, None), (cut, time_in(&cut_at, false))] {
             if !files.is_empty() {
-                let raw = Arc::new(self.raw.with_contents(files, Vec::new()));
+                let raw = Arc::new(self.raw.with_contents(files, Vec::new(), false));
                 parts.push(self.plain_plan(raw, only)?);
             }
         }
         if !intervals.is_empty() || parts.is_empty() {
-            let raw = Arc::new(self.raw.with_contents(merged, buffered));
+            let raw = Arc::new(self.raw.with_contents(merged, buffered, true));
             parts.push(self.merged_plan(raw, time_in(&intervals, true))?);
         }
         let mut parts = parts.into_iter();

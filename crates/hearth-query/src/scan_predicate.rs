@@ -1,12 +1,12 @@
 //! Each condition once in a Parquet scan's predicate.
 //!
-//! The raw table's scan carries the query's conditions on tags and time as its predicate, so
-//! that files, row groups and pages are pruned even where a merging aggregate stands between the
-//! scan and the query's filter (see [`provider`](crate::provider)). Where nothing is merged the
-//! filter sits right above the scan, and DataFusion's physical filter pushdown then appends the
-//! same conditions to that predicate again: every statistic, page index and row was tested twice
-//! (`predicate=A AND B AND A AND B` in `EXPLAIN`). This rule, run after DataFusion's, keeps the
-//! first of equal conditions; a scan without repeats is left as it is.
+//! Below a merging aggregate the raw table's scan carries the query's conditions on tags and
+//! time as its predicate (see [`provider`](crate::provider)), and DataFusion's physical filter
+//! pushdown, which passes conditions on grouping columns through the aggregate, then appends the
+//! same conditions to that predicate again: every statistic, page index and row would be tested
+//! twice (`predicate=A AND B AND A AND B` in `EXPLAIN`). This rule, run after DataFusion's, keeps
+//! the first of equal conditions; a scan without repeats (every scan where nothing is merged) is
+//! left as it is.
 
 use std::sync::Arc;
 

@@ -117,6 +117,40 @@ async fn a_scan_tests_each_condition_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_below_a_merge_tests_each_condition_once() {
+    let (_dir, storage, engine) = open().await;
+    let body =
+        "cpu,host=h0 v=1i 1714521600\ncpu,host=h1 v=2i 1714521601\ncpu,host=h0 v=3i 1714521602\n";
+    write_lines(&storage, body).await;
+    storage.flush(FlushReason::Age).await.unwrap();
+    // A buffered write over the file's time range: its rows are merged with the file's.
+    write_lines(&storage, "cpu,host=h0 v=5i 1714521602").await;
+    let sql = "SELECT sum(v) FROM cpu WHERE host = 'h0' AND time >= '2024-05-01T00:00:01Z'";
+    assert!(table(&engine, sql).await.contains("| 5 "), "{sql}");
+    let plan = physical_plan(&engine, sql).await;
+    assert!(plan.contains("AggregateExec"), "{plan}");
+    let predicates: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains("DataSourceExec") && l.contains("file_type=parquet"))
+        .map(|scan| {
+            scan.split("predicate=")
+                .nth(1)
+                .and_then(|p| p.split(", pruning_").next())
+                .unwrap_or_else(|| panic!("{scan}"))
+                .trim()
+        })
+        .collect();
+    // The file is read twice: outside the buffered write's time as it is, inside it merged.
+    assert_eq!(predicates.len(), 2, "{plan}");
+    for predicate in predicates {
+        let conditions: Vec<&str> = predicate.split(" AND ").collect();
+        let distinct: std::collections::HashSet<&str> = conditions.iter().copied().collect();
+        assert!(conditions.contains(&"host@0 = h0"), "{plan}");
+        assert_eq!(distinct.len(), conditions.len(), "{plan}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_analyze_shows_row_groups_pruned_by_tag() {
     let (_dir, storage, engine) = open().await;
     // 3 hosts × three quarters of a row group each: one file sorted by host, three row groups,
