@@ -78,6 +78,9 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionErro
     DataFusionError::External(Box::new(e))
 }
 
+/// Buffered writes, each in the raw schema with its rows' ranks, and the time range of each.
+type Buffered = (Vec<RecordBatch>, Vec<(i64, i64)>);
+
 /// The raw rows of a table (files and buffer, duplicates included) with their ranks.
 #[derive(Debug)]
 pub struct RawTable {
@@ -245,20 +248,32 @@ impl RawTable {
         Ok(LexOrdering::new(exprs).into_iter().collect())
     }
 
-    fn buffer_batches(&self) -> Result<Vec<RecordBatch>> {
+    /// The buffered writes of the table with rows at times from `from` to `to` (microseconds,
+    /// inclusive), each in the raw schema with its rows' ranks, and the time range of each. A
+    /// write wholly outside the range is left out: none of its rows is at a time the query
+    /// keeps, and a row merges only with rows at its own time.
+    fn buffer_batches(&self, from: i64, to: i64) -> Result<Buffered> {
         let chunks = self.buffer.table_chunks(self.table.db(), self.table.name());
-        chunks
-            .iter()
-            .map(|(seq, batch)| {
-                let aligned = align(batch, &self.file_schema).map_err(external)?;
-                let mut columns: Vec<ArrayRef> = aligned.columns().to_vec();
-                let ranks: UInt64Array = (0..batch.num_rows() as u64)
-                    .map(|row| row_rank(*seq, row))
-                    .collect();
-                columns.push(Arc::new(ranks));
-                Ok(RecordBatch::try_new(self.raw_schema.clone(), columns)?)
-            })
-            .collect()
+        let mut batches = Vec::with_capacity(chunks.len());
+        let mut ranges = Vec::with_capacity(chunks.len());
+        for (seq, batch) in &chunks {
+            let Some((lo, hi)) = hearth_storage::persist::time_range(batch).map_err(external)?
+            else {
+                continue;
+            };
+            if hi < from || lo > to {
+                continue;
+            }
+            let aligned = align(batch, &self.file_schema).map_err(external)?;
+            let mut columns: Vec<ArrayRef> = aligned.columns().to_vec();
+            let ranks: UInt64Array = (0..batch.num_rows() as u64)
+                .map(|row| row_rank(*seq, row))
+                .collect();
+            columns.push(Arc::new(ranks));
+            batches.push(RecordBatch::try_new(self.raw_schema.clone(), columns)?);
+            ranges.push((lo, hi));
+        }
+        Ok((batches, ranges))
     }
 }
 
@@ -294,17 +309,17 @@ impl TableProvider for RawTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        // Files and buffered writes whose time range misses the query's are not read: an
+        // identity includes its time, so no row of them could merge with a row the query keeps.
+        let (from, to) = time_bounds(filters);
         // Buffer first, files second: see the module documentation.
         let (files, buffered) = match &self.snapshot {
             Some((files, buffered)) => (files.clone(), buffered.clone()),
             None => {
-                let buffered = self.buffer_batches()?;
+                let (buffered, _) = self.buffer_batches(from, to)?;
                 (self.table.state().files, buffered)
             }
         };
-        // Files whose time range misses the query's are not read: an identity includes its time,
-        // so no row of them could merge with a row the query keeps.
-        let (from, to) = time_bounds(filters);
         let files: Vec<&FileMeta> = files
             .iter()
             .filter(|f| f.max_time >= from && f.min_time <= to)
@@ -511,17 +526,6 @@ fn time_in(intervals: &[(i64, i64)], inside: bool) -> Option<Expr> {
     disjunction(parts)
 }
 
-/// The time range of each buffered write.
-fn buffer_ranges(batches: &[RecordBatch]) -> Result<Vec<(i64, i64)>> {
-    let mut ranges = Vec::with_capacity(batches.len());
-    for b in batches {
-        if let Some(range) = hearth_storage::persist::time_range(b).map_err(external)? {
-            ranges.push(range);
-        }
-    }
-    Ok(ranges)
-}
-
 impl TsTable {
     /// The table's name.
     pub fn name(&self) -> &str {
@@ -632,7 +636,7 @@ impl TsTable {
     /// The earliest and latest time of the table's rows, files and buffer, and how many rows
     /// the files and buffer hold (duplicates counted); `None` for a table without rows.
     pub fn extent(&self) -> Result<Option<(i64, i64, u64)>> {
-        let buffered = self.raw.buffer_batches()?;
+        let (buffered, buffer_ranges) = self.raw.buffer_batches(i64::MIN, i64::MAX)?;
         let files = self.table.state().files;
         let mut rows: u64 = buffered.iter().map(|b| b.num_rows() as u64).sum();
         let mut range: Option<(i64, i64)> = None;
@@ -643,7 +647,7 @@ impl TsTable {
             rows += f.rows;
             widen((f.min_time, f.max_time));
         }
-        for r in buffer_ranges(&buffered)? {
+        for r in buffer_ranges {
             widen(r);
         }
         Ok(range.map(|(lo, hi)| (lo, hi, rows)))
@@ -651,8 +655,8 @@ impl TsTable {
 
     /// The plan of the table's rows now: see the type's documentation.
     pub fn plan_now(&self, filters: &[Expr]) -> Result<LogicalPlan> {
-        let buffered = self.raw.buffer_batches()?;
         let (from, to) = time_bounds(filters);
+        let (buffered, buffer_ranges) = self.raw.buffer_batches(from, to)?;
         let files: Vec<FileMeta> = self
             .table
             .state()
@@ -660,7 +664,7 @@ impl TsTable {
             .into_iter()
             .filter(|f| f.max_time >= from && f.min_time <= to)
             .collect();
-        let intervals = merge_intervals(&files, &buffer_ranges(&buffered)?);
+        let intervals = merge_intervals(&files, &buffer_ranges);
         let touching = |f: &FileMeta| -> Vec<(i64, i64)> {
             intervals
                 .iter()

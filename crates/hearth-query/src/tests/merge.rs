@@ -82,6 +82,29 @@ async fn persisted_days_without_overlap_are_read_without_merging() {
 | b | 1.0 | 2024-05-02T00:00:00Z |
 +---+-----+----------------------+"
     );
+    // A query of day 1 alone neither reads the buffered write of day 0 nor merges.
+    let day_one = "SELECT s, v FROM m WHERE time >= '2024-05-02T00:00:00Z' ORDER BY s";
+    let plan = physical_plan(&engine, day_one).await;
+    assert!(!plan.contains("last_value"), "{plan}");
+    assert!(!plan.contains("partition_sizes"), "{plan}");
+    assert_eq!(
+        table(&engine, day_one).await,
+        "\
++---+-----+
+| s | v   |
++---+-----+
+| a | 1.0 |
+| b | 1.0 |
++---+-----+"
+    );
+    // A query reaching into day 0 reads it, merged.
+    let late = "SELECT v FROM m WHERE s = 'a' AND time < '2024-05-01T00:00:01Z'";
+    let plan = physical_plan(&engine, late).await;
+    assert!(
+        plan.contains("last_value") && plan.contains("partition_sizes"),
+        "{plan}"
+    );
+    assert!(table(&engine, late).await.contains("| 7.0 |"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
