@@ -15,9 +15,10 @@ use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_writer::ArrowWriterOptions;
+use datafusion::parquet::arrow::{ARROW_SCHEMA_META_KEY, ArrowWriter, encode_arrow_schema};
 use datafusion::parquet::basic::{Compression, Encoding, ZstdLevel};
-use datafusion::parquet::file::metadata::{ParquetMetaData, SortingColumn};
+use datafusion::parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::parquet::schema::types::ColumnPath;
@@ -28,7 +29,7 @@ use hearth_catalog::store::Store;
 
 use crate::align::align;
 use crate::buffer::TableChunks;
-use crate::dedup::dedup_sorted;
+use crate::dedup::{dedup_sorted, tag_dictionary_type};
 use crate::error::StorageError;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -134,7 +135,8 @@ fn plain_schema(schema: &SchemaRef) -> SchemaRef {
 }
 
 /// Encodes a sorted batch as a Parquet file. Dictionary columns are written as their values'
-/// type (the file does not record that they were dictionaries in memory).
+/// type; the file's Arrow schema records the text tags (`tag_columns`) as dictionaries, whatever
+/// they were in memory, so that Arrow readers read them back as such.
 pub fn write_parquet(batch: &RecordBatch, tag_columns: &[usize]) -> Result<Bytes, StorageError> {
     Ok(write_parquet_meta(batch, tag_columns)?.0)
 }
@@ -237,7 +239,30 @@ fn write_parquet_meta(
             _ => props,
         };
     }
+    // Tags are read back as dictionaries: the file's Arrow schema says so (Parquet stores them as
+    // the same dictionary-encoded strings either way, and readers of Parquet alone see strings).
+    // A query's condition on a tag then compares each page's dictionary, not every row's
+    // string, and only the rows it keeps become strings for the operators above the scan.
+    let hinted = Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if tag_columns.contains(&i) && f.data_type() == &DataType::Utf8 {
+                    Arc::new(f.as_ref().clone().with_data_type(tag_dictionary_type()))
+                } else {
+                    f.clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    );
     let props = props
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            ARROW_SCHEMA_META_KEY.to_string(),
+            encode_arrow_schema(&hinted),
+        )]))
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -245,7 +270,10 @@ fn write_parquet_meta(
         .set_created_by(format!("hearth {}", env!("CARGO_PKG_VERSION")))
         .build();
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4 + 1024);
-    let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))?;
+    let options = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_skip_arrow_metadata(true);
+    let mut writer = ArrowWriter::try_new_with_options(&mut out, schema, options)?;
     writer.write(batch)?;
     let meta = writer.close()?;
     Ok((Bytes::from(out), meta))
@@ -437,12 +465,31 @@ mod tests {
             ("time", "zstd"),
         ];
         assert_eq!(codecs, expected.map(|(c, z)| (c.to_string(), z)));
-        let read: Vec<RecordBatch> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
+        // The tag reads back as a dictionary, the rest as written.
+        let types: Vec<DataType> = reader
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        assert_eq!(types[0], tag_dictionary_type());
+        assert_eq!(
+            types[1..],
+            batch.schema().fields()[1..]
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect::<Vec<_>>()
+        );
+        let read: Vec<RecordBatch> = reader
+            .build()
+            .unwrap()
+            .map(|b| align(&b.unwrap(), &batch.schema()).unwrap())
+            .collect();
         assert_eq!(concat_batches(&batch.schema(), &read).unwrap(), batch);
     }
 
     #[test]
-    fn merged_text_tags_are_dictionaries_in_memory_and_plain_text_in_files() {
+    fn merged_text_tags_are_dictionaries_in_memory_and_in_the_files_arrow_schema() {
         use datafusion::arrow::array::{Float64Array, StringArray};
         use datafusion::arrow::compute::cast;
         use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -516,12 +563,25 @@ mod tests {
         let reader =
             ParquetRecordBatchReaderBuilder::try_new(write_parquet(&merged, &[0, 1]).unwrap())
                 .unwrap();
+        let hinted: Vec<Field> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match i {
+                0 | 1 => f.as_ref().clone().with_data_type(tag_dictionary_type()),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
         assert_eq!(
-            reader.schema(),
-            &schema,
-            "the file's Arrow schema is the table's"
+            reader.schema().fields(),
+            Schema::new(hinted).fields(),
+            "the file's Arrow schema is the table's, tags as dictionaries"
         );
-        let read: Vec<RecordBatch> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
+        let read: Vec<RecordBatch> = reader
+            .build()
+            .unwrap()
+            .map(|b| align(&b.unwrap(), &schema).unwrap())
+            .collect();
         assert_eq!(concat_batches(&schema, &read).unwrap(), expected);
         let encoded = encode_file(&merged, &[0, 1]).unwrap();
         assert_eq!(encoded.time, (1, 5));
