@@ -81,6 +81,15 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionErro
 /// Buffered writes, each in the raw schema with its rows' ranks, and the time range of each.
 type Buffered = (Vec<RecordBatch>, Vec<(i64, i64)>);
 
+/// One buffered write of a table, as written.
+struct BufferedWrite {
+    /// Its WAL sequence number.
+    seq: u64,
+    rows: RecordBatch,
+    /// The least and greatest `time` of its rows.
+    range: (i64, i64),
+}
+
 /// The raw rows of a table (files and buffer, duplicates included) with their ranks.
 #[derive(Debug)]
 pub struct RawTable {
@@ -94,7 +103,7 @@ pub struct RawTable {
     snapshot: Option<(Vec<FileMeta>, Vec<RecordBatch>)>,
     /// Whether the Parquet scan takes the conditions pushed to this table as its predicate
     /// (see [`RawTable::parquet_exec`]).
-    predicate: bool,
+    carries_conditions: bool,
     /// The table's schema when this was made (`file_schema` is its Arrow form).
     table_schema: TableSchema,
 }
@@ -113,7 +122,7 @@ impl RawTable {
             raw_schema,
             last: None,
             snapshot: None,
-            predicate: true,
+            carries_conditions: true,
             table_schema,
         }
     }
@@ -134,7 +143,7 @@ impl RawTable {
             raw_schema: self.raw_schema.clone(),
             last: self.last.clone(),
             snapshot: Some((files, buffered)),
-            predicate: merged,
+            carries_conditions: merged,
             table_schema: self.table_schema.clone(),
         }
     }
@@ -175,7 +184,7 @@ impl RawTable {
         // DataFusion's physical filter pushdown moves it into the scan: taking the conditions
         // here as well built the scan twice and repeated each condition in its predicate.
         let predicate = self
-            .predicate
+            .carries_conditions
             .then(|| conjunction(filters.iter().cloned()))
             .flatten();
         if let Some(predicate) = predicate {
@@ -249,29 +258,33 @@ impl RawTable {
     }
 
     /// The buffered writes of the table with rows at times from `from` to `to` (microseconds,
-    /// inclusive), each in the raw schema with its rows' ranks, and the time range of each. A
-    /// write wholly outside the range is left out: none of its rows is at a time the query
-    /// keeps, and a row merges only with rows at its own time.
+    /// inclusive). A write wholly outside the range is left out: none of its rows is at a time
+    /// the query keeps, and a row merges only with rows at its own time.
+    fn buffered_writes(&self, from: i64, to: i64) -> Result<Vec<BufferedWrite>> {
+        let mut kept = Vec::new();
+        for (seq, rows) in self.buffer.table_chunks(self.table.db(), self.table.name()) {
+            let range = hearth_storage::persist::time_range(&rows).map_err(external)?;
+            if let Some(range) = range.filter(|&(lo, hi)| hi >= from && lo <= to) {
+                kept.push(BufferedWrite { seq, rows, range });
+            }
+        }
+        Ok(kept)
+    }
+
+    /// [`RawTable::buffered_writes`], each write in the raw schema with its rows' ranks.
     fn buffer_batches(&self, from: i64, to: i64) -> Result<Buffered> {
-        let chunks = self.buffer.table_chunks(self.table.db(), self.table.name());
+        let chunks = self.buffered_writes(from, to)?;
         let mut batches = Vec::with_capacity(chunks.len());
         let mut ranges = Vec::with_capacity(chunks.len());
-        for (seq, batch) in &chunks {
-            let Some((lo, hi)) = hearth_storage::persist::time_range(batch).map_err(external)?
-            else {
-                continue;
-            };
-            if hi < from || lo > to {
-                continue;
-            }
-            let aligned = align(batch, &self.file_schema).map_err(external)?;
+        for BufferedWrite { seq, rows, range } in chunks {
+            let aligned = align(&rows, &self.file_schema).map_err(external)?;
             let mut columns: Vec<ArrayRef> = aligned.columns().to_vec();
-            let ranks: UInt64Array = (0..batch.num_rows() as u64)
-                .map(|row| row_rank(*seq, row))
+            let ranks: UInt64Array = (0..rows.num_rows() as u64)
+                .map(|row| row_rank(seq, row))
                 .collect();
             columns.push(Arc::new(ranks));
             batches.push(RecordBatch::try_new(self.raw_schema.clone(), columns)?);
-            ranges.push((lo, hi));
+            ranges.push(range);
         }
         Ok((batches, ranges))
     }
@@ -636,9 +649,10 @@ impl TsTable {
     /// The earliest and latest time of the table's rows, files and buffer, and how many rows
     /// the files and buffer hold (duplicates counted); `None` for a table without rows.
     pub fn extent(&self) -> Result<Option<(i64, i64, u64)>> {
-        let (buffered, buffer_ranges) = self.raw.buffer_batches(i64::MIN, i64::MAX)?;
+        // Counted as written: aligning and ranking the rows would only be thrown away.
+        let buffered = self.raw.buffered_writes(i64::MIN, i64::MAX)?;
         let files = self.table.state().files;
-        let mut rows: u64 = buffered.iter().map(|b| b.num_rows() as u64).sum();
+        let mut rows: u64 = buffered.iter().map(|w| w.rows.num_rows() as u64).sum();
         let mut range: Option<(i64, i64)> = None;
         let mut widen = |(lo, hi): (i64, i64)| {
             range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
@@ -647,8 +661,8 @@ impl TsTable {
             rows += f.rows;
             widen((f.min_time, f.max_time));
         }
-        for r in buffer_ranges {
-            widen(r);
+        for w in buffered {
+            widen(w.range);
         }
         Ok(range.map(|(lo, hi)| (lo, hi, rows)))
     }
