@@ -134,6 +134,26 @@ fn plain_schema(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
+/// The Arrow schema a file records for its readers: `schema` with the text tags as
+/// dictionaries. Parquet stores them as the same dictionary-encoded strings either way (readers
+/// of Parquet alone see strings); Arrow readers read them back as dictionaries, so a query's
+/// condition on a tag compares each page's dictionary, not every row's string, and only the
+/// rows it keeps become strings for the operators above the scan.
+fn read_schema(schema: &SchemaRef, tag_columns: &[usize]) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match f.data_type() {
+            DataType::Utf8 if tag_columns.contains(&i) => {
+                f.as_ref().clone().with_data_type(tag_dictionary_type())
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
 /// Encodes a sorted batch as a Parquet file. Dictionary columns are written as their values'
 /// type; the file's Arrow schema records the text tags (`tag_columns`) as dictionaries, whatever
 /// they were in memory, so that Arrow readers read them back as such.
@@ -239,29 +259,10 @@ fn write_parquet_meta(
             _ => props,
         };
     }
-    // Tags are read back as dictionaries: the file's Arrow schema says so (Parquet stores them as
-    // the same dictionary-encoded strings either way, and readers of Parquet alone see strings).
-    // A query's condition on a tag then compares each page's dictionary, not every row's
-    // string, and only the rows it keeps become strings for the operators above the scan.
-    let hinted = Schema::new_with_metadata(
-        schema
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                if tag_columns.contains(&i) && f.data_type() == &DataType::Utf8 {
-                    Arc::new(f.as_ref().clone().with_data_type(tag_dictionary_type()))
-                } else {
-                    f.clone()
-                }
-            })
-            .collect::<Vec<_>>(),
-        schema.metadata().clone(),
-    );
     let props = props
         .set_key_value_metadata(Some(vec![KeyValue::new(
             ARROW_SCHEMA_META_KEY.to_string(),
-            encode_arrow_schema(&hinted),
+            encode_arrow_schema(&read_schema(&schema, tag_columns)),
         )]))
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
