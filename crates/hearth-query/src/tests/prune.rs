@@ -90,47 +90,23 @@ fn time_bounds_take_every_comparison_with_a_timestamp() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scan_tests_each_condition_once() {
-    let (_dir, storage, engine) = open().await;
+/// Three rows of hosts h0 and h1, persisted in one file.
+async fn open_with_a_file() -> (tempfile::TempDir, std::sync::Arc<Storage>, QueryEngine) {
+    let (dir, storage, engine) = open().await;
     let body =
         "cpu,host=h0 v=1i 1714521600\ncpu,host=h1 v=2i 1714521601\ncpu,host=h0 v=3i 1714521602\n";
     write_lines(&storage, body).await;
     storage.flush(FlushReason::Age).await.unwrap();
-    let sql = "SELECT sum(v) FROM cpu WHERE host = 'h0' AND time >= '2024-05-01T00:00:01Z'";
-    assert!(table(&engine, sql).await.contains("| 3 "), "{sql}");
-    let plan = physical_plan(&engine, sql).await;
-    let scan = plan
-        .lines()
-        .find(|l| l.contains("DataSourceExec"))
-        .unwrap_or_else(|| panic!("{plan}"));
-    let predicate = scan
-        .split("predicate=")
-        .nth(1)
-        .and_then(|p| p.split(", pruning_").next())
-        .unwrap_or_else(|| panic!("{scan}"));
-    assert_eq!(
-        predicate.trim(),
-        "host@0 = h0 AND time@2 >= 1714521601000000",
-        "{scan}"
-    );
+    (dir, storage, engine)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scan_below_a_merge_tests_each_condition_once() {
-    let (_dir, storage, engine) = open().await;
-    let body =
-        "cpu,host=h0 v=1i 1714521600\ncpu,host=h1 v=2i 1714521601\ncpu,host=h0 v=3i 1714521602\n";
-    write_lines(&storage, body).await;
-    storage.flush(FlushReason::Age).await.unwrap();
-    // A buffered write over the file's time range: its rows are merged with the file's.
-    write_lines(&storage, "cpu,host=h0 v=5i 1714521602").await;
-    let sql = "SELECT sum(v) FROM cpu WHERE host = 'h0' AND time >= '2024-05-01T00:00:01Z'";
-    assert!(table(&engine, sql).await.contains("| 5 "), "{sql}");
-    let plan = physical_plan(&engine, sql).await;
-    assert!(plan.contains("AggregateExec"), "{plan}");
-    let predicates: Vec<&str> = plan
-        .lines()
+/// Host h0's rows from the second second on.
+const H0_LATER: &str =
+    "SELECT sum(v) FROM cpu WHERE host = 'h0' AND time >= '2024-05-01T00:00:01Z'";
+
+/// The predicate of each Parquet scan in `plan`, as `EXPLAIN` prints it.
+fn parquet_predicates(plan: &str) -> Vec<&str> {
+    plan.lines()
         .filter(|l| l.contains("DataSourceExec") && l.contains("file_type=parquet"))
         .map(|scan| {
             scan.split("predicate=")
@@ -139,7 +115,30 @@ async fn a_scan_below_a_merge_tests_each_condition_once() {
                 .unwrap_or_else(|| panic!("{scan}"))
                 .trim()
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_tests_each_condition_once() {
+    let (_dir, _storage, engine) = open_with_a_file().await;
+    assert!(table(&engine, H0_LATER).await.contains("| 3 "));
+    let plan = physical_plan(&engine, H0_LATER).await;
+    assert_eq!(
+        parquet_predicates(&plan),
+        ["host@0 = h0 AND time@2 >= 1714521601000000"],
+        "{plan}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_below_a_merge_tests_each_condition_once() {
+    let (_dir, storage, engine) = open_with_a_file().await;
+    // A buffered write over the file's time range: its rows are merged with the file's.
+    write_lines(&storage, "cpu,host=h0 v=5i 1714521602").await;
+    assert!(table(&engine, H0_LATER).await.contains("| 5 "));
+    let plan = physical_plan(&engine, H0_LATER).await;
+    assert!(plan.contains("AggregateExec"), "{plan}");
+    let predicates = parquet_predicates(&plan);
     // The file is read twice: outside the buffered write's time as it is, inside it merged.
     assert_eq!(predicates.len(), 2, "{plan}");
     for predicate in predicates {
