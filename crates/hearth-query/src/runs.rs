@@ -28,8 +28,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use datafusion::arrow::compute::kernels::cmp::distinct;
-use datafusion::arrow::compute::{concat, partition, take};
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::arrow::compute::{cast, concat, partition, take};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, internal_err};
@@ -55,8 +55,10 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use dictionary::dictionary_scan;
 use kernels::{RunKernel, kernel};
 
+mod dictionary;
 mod kernels;
 
 /// The time bucket functions whose results keep a series' rows in runs.
@@ -75,7 +77,13 @@ impl PhysicalOptimizerRule for PartialAggregateByRuns {
         plan.transform_up(|node| {
             Ok(match node.downcast_ref::<AggregateExec>() {
                 Some(aggregate) if by_runs(aggregate) => {
-                    Transformed::yes(Arc::new(RunAggregateExec::new(aggregate.clone())) as _)
+                    let runs = match dictionary_scan(aggregate)? {
+                        Some((scan, keys)) => {
+                            RunAggregateExec::over_dictionaries(aggregate.clone(), scan, keys)
+                        }
+                        None => RunAggregateExec::new(aggregate.clone()),
+                    };
+                    Transformed::yes(Arc::new(runs) as _)
                 }
                 _ => Transformed::no(node),
             })
@@ -141,10 +149,14 @@ fn runs_long(key: &Arc<dyn PhysicalExpr>, schema: &Schema) -> bool {
 /// A partial aggregate that groups runs of equal keys (see the [module](self)).
 ///
 /// It keeps the [`AggregateExec`] it replaces for its expressions and plan properties: the
-/// output (schema, partitioning, order) is that aggregate's.
+/// output (schema, partitioning, order) is that aggregate's. Its input is the aggregate's, or
+/// the same scan reading some text keys as dictionaries ([`dictionary`]).
 #[derive(Debug)]
 pub struct RunAggregateExec {
     aggregate: AggregateExec,
+    input: Arc<dyn ExecutionPlan>,
+    /// The grouping keys the input gives as dictionaries, made strings as groups leave.
+    dictionary_keys: Vec<usize>,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -152,8 +164,24 @@ impl RunAggregateExec {
     /// Runs `aggregate` (a partial aggregate) by runs.
     pub fn new(aggregate: AggregateExec) -> Self {
         RunAggregateExec {
+            input: aggregate.input().clone(),
             aggregate,
+            dictionary_keys: Vec::new(),
             metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// Runs `aggregate` by runs over `input`, its input but for the grouping keys at
+    /// `dictionary_keys`, which `input` reads as dictionaries of the strings.
+    fn over_dictionaries(
+        aggregate: AggregateExec,
+        input: Arc<dyn ExecutionPlan>,
+        dictionary_keys: Vec<usize>,
+    ) -> Self {
+        RunAggregateExec {
+            input,
+            dictionary_keys,
+            ..RunAggregateExec::new(aggregate)
         }
     }
 
@@ -190,11 +218,17 @@ impl DisplayAs for RunAggregateExec {
                 None => format!("{} row by row", a.name()),
             })
             .collect();
+        let dictionaries: Vec<&str> = self.dictionary_keys.iter().map(|&k| keys[k]).collect();
         write!(
             f,
-            "RunAggregateExec: mode=Partial, gby=[{}], aggr=[{}]{}",
+            "RunAggregateExec: mode=Partial, gby=[{}], aggr=[{}]{}{}",
             keys.join(", "),
             aggregates.join(", "),
+            if dictionaries.is_empty() {
+                String::new()
+            } else {
+                format!(", runs of dictionary keys [{}]", dictionaries.join(", "))
+            },
             if self.merges() {
                 ", runs merged by key"
             } else {
@@ -221,7 +255,7 @@ impl ExecutionPlan for RunAggregateExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![self.aggregate.input()]
+        vec![&self.input]
     }
 
     // What the input must be and what it keeps of it are the aggregate's, for any optimizer
@@ -246,6 +280,17 @@ impl ExecutionPlan for RunAggregateExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        // The same input again (a pass over the plan that changed nothing below).
+        if let [child] = children.as_slice()
+            && child.schema() == self.input.schema()
+        {
+            return Ok(Arc::new(RunAggregateExec {
+                aggregate: self.aggregate.clone(),
+                input: child.clone(),
+                dictionary_keys: self.dictionary_keys.clone(),
+                metrics: ExecutionPlanMetricsSet::new(),
+            }));
+        }
         let recompute = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
         let aggregate = Arc::new(self.aggregate.clone()).replace_children(children, recompute)?;
         match aggregate.downcast_ref::<AggregateExec>() {
@@ -259,7 +304,7 @@ impl ExecutionPlan for RunAggregateExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let input = self.aggregate.input().execute(partition, context.clone())?;
+        let input = self.input.execute(partition, context.clone())?;
         let aggregates = self.aggregate.aggr_expr();
         let runs = Runs {
             schema: self.aggregate.schema(),
@@ -357,7 +402,7 @@ impl Runs {
         if self.hashing {
             return self.hash(batch, &keys);
         }
-        let runs = partition(&keys)?.ranges();
+        let runs = partition(&run_keys(&keys))?.ranges();
         if self.merger.is_some() && rows >= DECIDING_ROWS && rows < SHORT_RUN * runs.len() {
             // Runs this short cost more than they save: the open group goes to the merger, and
             // from now on every row is hashed, as DataFusion's partial aggregate would.
@@ -372,11 +417,16 @@ impl Runs {
         }
         // The first run continues the open group when its key is the open group's.
         let continues = match &self.open {
-            Some(open) => open.iter().zip(&keys).try_fold(true, |same, (o, k)| {
-                Ok::<_, datafusion::common::DataFusionError>(
-                    same && !distinct(o, &k.slice(0, 1))?.value(0),
-                )
-            })?,
+            Some(open) => {
+                let first_keys = self.as_output(keys.iter().map(|k| k.slice(0, 1)).collect())?;
+                open.iter()
+                    .zip(&first_keys)
+                    .try_fold(true, |same, (o, k)| {
+                        Ok::<_, datafusion::common::DataFusionError>(
+                            same && !distinct(o, k)?.value(0),
+                        )
+                    })?
+            }
             None => false,
         };
         let first = usize::from(self.open.is_some() && !continues);
@@ -406,10 +456,11 @@ impl Runs {
             .skip(usize::from(continues))
             .map(|r| r.start as u32)
             .collect();
-        let mut group_keys = keys
-            .iter()
-            .map(|k| take(k, &starts, None))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut group_keys = self.as_output(
+            keys.iter()
+                .map(|k| take(k, &starts, None))
+                .collect::<Result<Vec<_>, _>>()?,
+        )?;
         if let Some(open) = self.open.take() {
             group_keys = open
                 .iter()
@@ -430,10 +481,11 @@ impl Runs {
     /// Adds `batch`, whose keys are `keys`, row by row to the merger's groups; returns them if
     /// it is full.
     fn hash(&mut self, batch: &RecordBatch, keys: &[ArrayRef]) -> Result<Option<RecordBatch>> {
+        let keys = self.as_output(keys.to_vec())?;
         let Some(merger) = &mut self.merger else {
             return internal_err!("runs are hashed only where they are merged");
         };
-        merger.values.intern(keys, &mut merger.groups)?;
+        merger.values.intern(&keys, &mut merger.groups)?;
         self.rows_hashed.add(batch.num_rows());
         let total = merger.values.len();
         for (i, accumulator) in merger.accumulators.iter_mut().enumerate() {
@@ -485,6 +537,16 @@ impl Runs {
         Ok(self.counted(out))
     }
 
+    /// Grouping keys as the output has them: keys read as dictionaries made strings.
+    fn as_output(&self, mut keys: Vec<ArrayRef>) -> Result<Vec<ArrayRef>> {
+        for (key, field) in keys.iter_mut().zip(self.schema.fields()) {
+            if key.data_type() != field.data_type() {
+                *key = cast(key, field.data_type())?;
+            }
+        }
+        Ok(keys)
+    }
+
     /// `out`, counted into the output rows.
     fn counted(&self, out: Option<RecordBatch>) -> Option<RecordBatch> {
         if let Some(out) = &out {
@@ -503,6 +565,17 @@ impl Runs {
         }
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
+}
+
+/// The arrays whose neighbouring rows differ where a run of `keys` ends: a dictionary's keys
+/// stand for its strings (a string with two keys splits a run, which partial aggregation allows).
+fn run_keys(keys: &[ArrayRef]) -> Vec<ArrayRef> {
+    keys.iter()
+        .map(|k| match k.as_dictionary_opt::<Int32Type>() {
+            Some(dictionary) => Arc::new(dictionary.keys().clone()) as ArrayRef,
+            None => k.clone(),
+        })
+        .collect()
 }
 
 /// The arguments of an aggregate and its `FILTER`, if any, evaluated over `batch`.

@@ -119,7 +119,7 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
     // Files and buffer overlap: the scan declares no order, so every query's runs are merged by
     // key.
     for (sql, row_by_row) in queries.iter().zip(&row_by_row) {
-        check(&engine, sql, row_by_row, true).await;
+        check(&engine, sql, row_by_row, true, &[]).await;
     }
     // Compacted, the files are sorted by home, room, time: where home leads the keys, groups
     // come in order and leave as they complete.
@@ -127,7 +127,7 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
     storage.compact().await.unwrap();
     let merged = [false, true, true, false, true, true];
     for ((sql, row_by_row), merged) in queries.iter().zip(&row_by_row).zip(merged) {
-        check(&engine, sql, row_by_row, merged).await;
+        check(&engine, sql, row_by_row, merged, &[]).await;
     }
     // Keys that do not run long in series order stay with the hashing aggregate.
     for sql in [
@@ -140,11 +140,88 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
     }
 }
 
-/// Checks that `sql` aggregates by runs, with `row_by_row` the aggregates that add row by row
-/// and `merged` whether the runs are merged by key, and that it answers what the hashing
-/// aggregate answers, with batches that cut runs anywhere. Grouping by minute (runs of 6 rows)
-/// hashes rows where runs are merged.
-async fn check(engine: &QueryEngine, sql: &str, row_by_row: &[&str], merged: bool) {
+/// Where the aggregate reads the files alone, the tags it groups by and uses for nothing else
+/// are read as dictionaries, whose keys mark the runs; the answers are the hashing aggregate's,
+/// conditions on those tags included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_grouped_by_are_read_as_dictionaries() {
+    let (_dir, storage, engine) = open().await;
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15_u64);
+    let start = 1_714_557_600_i64;
+    let mut body = String::new();
+    for home in ["h1", "h2", "h3", "h4"] {
+        for room in [",room=kitchen", ",room=bath", ""] {
+            for t in (0..7200).step_by(10) {
+                let line = format!(
+                    "climate,home={home}{room} hum={}i,temp={} {}\n",
+                    30 + next(50),
+                    15.0 + next(40) as f64 / 4.0,
+                    start + t
+                );
+                body.push_str(&line);
+            }
+        }
+    }
+    write_lines(&storage, &body).await;
+    storage.flush(FlushReason::Age).await.unwrap();
+    let checks: [(&str, &[&str], bool, &[&str]); 5] = [
+        (
+            // `avg` and `stddev` share a cast of `hum`, computed in a projection below.
+            "SELECT date_trunc('hour', time) AS hour, home, avg(temp), count(*), sum(hum), \
+             max(hum), avg(hum), round(stddev(hum), 9) FROM climate GROUP BY hour, home \
+             ORDER BY hour, home",
+            &["stddev"],
+            false,
+            &["home"],
+        ),
+        (
+            "SELECT room, home, min(temp), count(temp) FROM climate \
+             WHERE home IN ('h1', 'h3', 'h4') AND room <> 'bath' GROUP BY room, home \
+             ORDER BY room, home",
+            &["min(climate.temp)"],
+            false,
+            &["room", "home"],
+        ),
+        (
+            "SELECT date_bin(INTERVAL '25 minutes', time) AS b, home, room, sum(temp) \
+             FROM climate WHERE home = 'h2' OR room = 'kitchen' GROUP BY b, home, room \
+             ORDER BY b, home, room",
+            &[],
+            false,
+            &["home", "room"],
+        ),
+        // A tag also used otherwise (an aggregate's argument, a `FILTER`) stays a string.
+        (
+            "SELECT home, room, count(*), max(home) FROM climate GROUP BY home, room \
+             ORDER BY home, room",
+            &["max(climate.home)"],
+            false,
+            &["room"],
+        ),
+        (
+            "SELECT home, room, count(*) FILTER (WHERE room = 'bath') FROM climate \
+             GROUP BY home, room ORDER BY home, room",
+            &["FILTER"],
+            false,
+            &["home"],
+        ),
+    ];
+    for (sql, row_by_row, merged, dictionaries) in checks {
+        check(&engine, sql, row_by_row, merged, dictionaries).await;
+    }
+}
+
+/// Checks that `sql` aggregates by runs, with `row_by_row` the aggregates that add row by row,
+/// `merged` whether the runs are merged by key and `dictionaries` the keys read as
+/// dictionaries, and that it answers what the hashing aggregate answers, with batches that cut
+/// runs anywhere. Grouping by minute (runs of 6 rows) hashes rows where runs are merged.
+async fn check(
+    engine: &QueryEngine,
+    sql: &str,
+    row_by_row: &[&str],
+    merged: bool,
+    dictionaries: &[&str],
+) {
     let short = sql.contains("'minute'");
     let plan = physical_plan(engine, sql).await;
     let runs = plan
@@ -152,6 +229,11 @@ async fn check(engine: &QueryEngine, sql: &str, row_by_row: &[&str], merged: boo
         .find(|l| l.contains("RunAggregateExec"))
         .unwrap_or_else(|| panic!("{sql}\n{plan}"));
     assert_eq!(runs.contains("runs merged by key"), merged, "{runs}");
+    let read_as_dictionaries = runs
+        .split_once("runs of dictionary keys [")
+        .map(|(_, keys)| keys.split(']').next().unwrap_or_default());
+    let expected = (!dictionaries.is_empty()).then(|| dictionaries.join(", "));
+    assert_eq!(read_as_dictionaries, expected.as_deref(), "{plan}");
     assert_eq!(
         runs.matches("row by row").count(),
         row_by_row.len(),

@@ -905,6 +905,11 @@ async fn psql_grouping_by_tags_and_buckets_runs() {
         .unwrap_or_else(|| panic!("no RunAggregateExec in {plan}"));
     assert!(runs.contains("stddev(energy.power_w) row by row"), "{runs}");
     assert_eq!(runs.matches("row by row").count(), 1, "{runs}");
+    // The file alone is read: the tag grouped by stays a dictionary up to the runs.
+    assert!(
+        runs.contains("runs of dictionary keys [household]"),
+        "{runs}"
+    );
 
     // Minutes over all households: runs of 6 rows and no ordered key, so rows are hashed.
     let minutes = "SELECT date_trunc('minute', time) AS m, count(*) AS n FROM energy \
