@@ -43,11 +43,7 @@ use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, ExecutionPlan, Partitioning, ReplaceChildrenOptions,
 };
-
-/// The type a tag is read as where runs group by it (as files record it).
-fn tag_dictionary() -> DataType {
-    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-}
+use hearth_storage::dedup::tag_dictionary_type;
 
 /// An aggregate's input that reads some text keys as dictionaries, and the positions of those
 /// keys among the aggregate's grouping keys.
@@ -116,16 +112,7 @@ fn as_dictionaries(
         )));
     }
     if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
-        // An input column passed on only as the wanted output columns can become a dictionary.
-        let mut passed: Vec<(usize, usize)> = Vec::new();
-        let mut used = HashSet::new();
-        for (output, e) in projection.expr().iter().enumerate() {
-            match e.expr.downcast_ref::<Column>() {
-                Some(c) if columns.contains(&output) => passed.push((output, c.index())),
-                _ => used.extend(collect_columns(&e.expr).iter().map(Column::index)),
-            }
-        }
-        passed.retain(|(_, input)| !used.contains(input));
+        let passed = passed_on(projection.expr().iter().map(|e| &e.expr), columns, |_| true);
         let inputs = passed.iter().map(|&(_, input)| input).collect();
         let Some((input, converted)) = as_dictionaries(projection.input(), &inputs)? else {
             return Ok(None);
@@ -143,6 +130,28 @@ fn as_dictionaries(
         Some(scan) => scan_of(scan, columns),
         None => Ok(None),
     }
+}
+
+/// Of a projection's `exprs` (by output position), the bare columns at the `wanted` positions
+/// that read an `eligible` input column no other expression reads, as (output, input) pairs:
+/// those inputs can change type without changing anything else the projection gives.
+fn passed_on<'a>(
+    exprs: impl Iterator<Item = &'a Arc<dyn PhysicalExpr>>,
+    wanted: &HashSet<usize>,
+    eligible: impl Fn(usize) -> bool,
+) -> Vec<(usize, usize)> {
+    let mut passed = Vec::new();
+    let mut used = HashSet::new();
+    for (output, e) in exprs.enumerate() {
+        match e.downcast_ref::<Column>() {
+            Some(c) if wanted.contains(&output) && eligible(c.index()) => {
+                passed.push((output, c.index()))
+            }
+            _ => used.extend(collect_columns(e).iter().map(Column::index)),
+        }
+    }
+    passed.retain(|(_, input)| !used.contains(input));
+    passed
 }
 
 /// `scan` rebuilt to read those of its output `columns` that are text tags as dictionaries.
@@ -173,38 +182,21 @@ fn scan_of(scan: &DataSourceExec, columns: &HashSet<usize>) -> Result<Option<Reb
     if tags.is_empty() || !table.virtual_columns().is_empty() {
         return Ok(None);
     }
-    // Output columns that read a tag (and the tag columns they read), unless another output
-    // also reads the tag.
-    let mut outputs = HashSet::new();
-    let mut converted = HashSet::new();
-    let mut used = HashSet::new();
-    for (output, e) in projection.iter().enumerate() {
-        match e.expr.downcast_ref::<Column>() {
-            Some(c) if columns.contains(&output) && tags.contains(&c.index()) => {
-                outputs.insert(output);
-                converted.insert(c.index());
-            }
-            _ => used.extend(collect_columns(&e.expr).iter().map(Column::index)),
-        }
-    }
-    converted.retain(|c| !used.contains(c));
-    outputs.retain(|&o| {
-        projection
-            .iter()
-            .nth(o)
-            .and_then(|e| e.expr.downcast_ref::<Column>())
-            .is_some_and(|c| converted.contains(&c.index()))
+    let passed = passed_on(projection.iter().map(|e| &e.expr), columns, |c| {
+        tags.contains(&c)
     });
-    if converted.is_empty() {
+    if passed.is_empty() {
         return Ok(None);
     }
+    let outputs: HashSet<usize> = passed.iter().map(|&(output, _)| output).collect();
+    let converted: HashSet<usize> = passed.iter().map(|&(_, column)| column).collect();
 
     let fields: Vec<FieldRef> = file_schema
         .fields()
         .iter()
         .enumerate()
         .map(|(i, f)| match converted.contains(&i) {
-            true => Arc::new(f.as_ref().clone().with_data_type(tag_dictionary())),
+            true => Arc::new(f.as_ref().clone().with_data_type(tag_dictionary_type())),
             false => f.clone(),
         })
         .collect();
@@ -225,7 +217,6 @@ fn scan_of(scan: &DataSourceExec, columns: &HashSet<usize>) -> Result<Option<Reb
     // other side of each comparison as it does for files whose tags differ in type.
     if let Some(predicate) = parquet.filter() {
         let predicate = predicate
-            .clone()
             .transform_up(|e| {
                 Ok(match e.downcast_ref::<Column>() {
                     Some(c) if converted.contains(&c.index()) => {
@@ -291,7 +282,7 @@ impl PhysicalExprAdapter for RunDictionaryAdapter {
                 };
                 let inner = cast.expr();
                 // Strings cast to a tag dictionary: made run by run.
-                if cast.cast_type() == &tag_dictionary()
+                if cast.cast_type() == &tag_dictionary_type()
                     && inner.data_type(&self.physical)? == DataType::Utf8
                 {
                     return Ok(Transformed::yes(
@@ -351,7 +342,10 @@ impl PhysicalExpr for RunDictionary {
         // The strings' field (name, nullability), as a dictionary.
         let strings = self.strings.return_field(input_schema)?;
         Ok(Arc::new(
-            strings.as_ref().clone().with_data_type(tag_dictionary()),
+            strings
+                .as_ref()
+                .clone()
+                .with_data_type(tag_dictionary_type()),
         ))
     }
 
@@ -450,7 +444,7 @@ mod tests {
 
     /// A scan's expressions as the adapter makes them for a file whose tag is `physical`.
     fn adapted(physical: DataType, expr: Arc<dyn PhysicalExpr>) -> String {
-        let logical = Schema::new(vec![Field::new("home", tag_dictionary(), true)]);
+        let logical = Schema::new(vec![Field::new("home", tag_dictionary_type(), true)]);
         let physical = Schema::new(vec![Field::new("home", physical, true)]);
         let factory = RunDictionaries {
             inner: Arc::new(DefaultPhysicalExprAdapterFactory),
@@ -467,7 +461,7 @@ mod tests {
         // Read for the aggregate: made a dictionary run by run from strings, as it is from a
         // file that records a dictionary.
         assert_eq!(adapted(DataType::Utf8, home()), "run_dictionary(home@0)");
-        assert_eq!(adapted(tag_dictionary(), home()), "home@0");
+        assert_eq!(adapted(tag_dictionary_type(), home()), "home@0");
         // Compared with a string: the file's strings, with no dictionary made in between.
         let compared = || -> Arc<dyn PhysicalExpr> {
             Arc::new(BinaryExpr::new(
