@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use datafusion::arrow::compute::kernels::cmp::distinct;
-use datafusion::arrow::compute::{cast, concat, partition, take};
+use datafusion::arrow::compute::{BatchCoalescer, cast, concat, partition, take};
 use datafusion::arrow::datatypes::{DataType, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
@@ -305,6 +305,7 @@ impl ExecutionPlan for RunAggregateExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context.clone())?;
+        let batch_size = context.session_config().batch_size();
         let aggregates = self.aggregate.aggr_expr();
         let runs = Runs {
             schema: self.aggregate.schema(),
@@ -322,29 +323,32 @@ impl ExecutionPlan for RunAggregateExec {
                 .then(|| Merger::new(&self.aggregate, context.memory_pool(), partition))
                 .transpose()?,
             hashing: false,
+            coalescer: BatchCoalescer::new(self.aggregate.schema(), batch_size)
+                .with_biggest_coalesce_batch_size(Some(batch_size / 2)),
             rows_hashed: MetricBuilder::new(&self.metrics).counter("rows_hashed", partition),
             metrics: BaselineMetrics::new(&self.metrics, partition),
         };
         let schema = runs.schema.clone();
-        let batches =
-            futures::stream::try_unfold((input, Some(runs)), |(mut input, mut runs)| async move {
+        let batches = futures::stream::try_unfold(
+            (input, runs, false),
+            |(mut input, mut runs, mut ended)| async move {
                 loop {
-                    let Some(state) = runs.as_mut() else {
+                    if let Some(out) = runs.next_out() {
+                        return Ok(Some((out, (input, runs, ended))));
+                    }
+                    if ended {
                         return Ok(None);
-                    };
-                    let out = match input.next().await {
-                        Some(batch) => state.aggregate(&batch?)?,
+                    }
+                    match input.next().await {
+                        Some(batch) => runs.aggregate(&batch?)?,
                         None => {
-                            let last = state.finish()?;
-                            runs = None;
-                            last
+                            runs.finish()?;
+                            ended = true;
                         }
-                    };
-                    if let Some(out) = out {
-                        return Ok(Some((out, (input, runs))));
                     }
                 }
-            });
+            },
+        );
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
 }
@@ -380,17 +384,29 @@ struct Runs {
     merger: Option<Merger>,
     /// Whether runs turned out short, and every row is now hashed into the merger's groups.
     hashing: bool,
+    /// The groups on their way out, in order. An input batch closes a few dozen groups (one
+    /// host's hours); sent on one by one, each tiny batch costs the repartition and merge
+    /// above more than its rows do, so they leave in batches of the session's batch size
+    /// (the merger's larger batches pass as they are).
+    coalescer: BatchCoalescer,
     /// The rows hashed so (`EXPLAIN ANALYZE`).
     rows_hashed: Count,
     metrics: BaselineMetrics,
 }
 
 impl Runs {
-    /// Adds `batch`; returns the groups it closed.
-    fn aggregate(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+    /// The next batch of groups ready to leave, if any.
+    fn next_out(&mut self) -> Option<RecordBatch> {
+        let out = self.coalescer.next_completed_batch()?;
+        self.metrics.record_output(out.num_rows());
+        Some(out)
+    }
+
+    /// Adds `batch`; the groups it closes are queued to leave.
+    fn aggregate(&mut self, batch: &RecordBatch) -> Result<()> {
         let rows = batch.num_rows();
         if rows == 0 {
-            return Ok(None);
+            return Ok(());
         }
         let elapsed = self.metrics.elapsed_compute().clone();
         let _timer = elapsed.timer();
@@ -471,16 +487,16 @@ impl Runs {
         // All but the last group are complete.
         self.open = Some(group_keys.iter().map(|k| k.slice(groups - 1, 1)).collect());
         if groups == 1 {
-            return Ok(None);
+            return Ok(());
         }
         let keys = group_keys.iter().map(|k| k.slice(0, groups - 1)).collect();
         let complete = self.emit(keys, EmitTo::First(groups - 1))?;
         self.pass(complete)
     }
 
-    /// Adds `batch`, whose keys are `keys`, row by row to the merger's groups; returns them if
-    /// it is full.
-    fn hash(&mut self, batch: &RecordBatch, keys: &[ArrayRef]) -> Result<Option<RecordBatch>> {
+    /// Adds `batch`, whose keys are `keys`, row by row to the merger's groups; queues them to
+    /// leave if it is full.
+    fn hash(&mut self, batch: &RecordBatch, keys: &[ArrayRef]) -> Result<()> {
         let keys = self.as_output(keys.to_vec())?;
         let Some(merger) = &mut self.merger else {
             return internal_err!("runs are hashed only where they are merged");
@@ -498,11 +514,12 @@ impl Runs {
         } else {
             None
         };
-        Ok(self.counted(out))
+        self.send(out)
     }
 
-    /// Ends the input: the open group, if any, and what the merger holds.
-    fn finish(&mut self) -> Result<Option<RecordBatch>> {
+    /// Ends the input: the open group, if any, and what the merger holds, queued to leave with
+    /// the groups still waiting.
+    fn finish(&mut self) -> Result<()> {
         let elapsed = self.metrics.elapsed_compute().clone();
         let _timer = elapsed.timer();
         let last = match self.open.take() {
@@ -518,11 +535,12 @@ impl Runs {
                 merger.take(&self.schema)?
             }
         };
-        Ok(self.counted(out))
+        self.send(out)?;
+        Ok(self.coalescer.finish_buffered_batch()?)
     }
 
     /// `groups` (complete ones) on their way out: through the merger if there is one.
-    fn pass(&mut self, groups: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn pass(&mut self, groups: RecordBatch) -> Result<()> {
         let out = match &mut self.merger {
             None => Some(groups),
             Some(merger) => {
@@ -534,7 +552,7 @@ impl Runs {
                 }
             }
         };
-        Ok(self.counted(out))
+        self.send(out)
     }
 
     /// Grouping keys as the output has them: keys read as dictionaries made strings.
@@ -547,12 +565,12 @@ impl Runs {
         Ok(keys)
     }
 
-    /// `out`, counted into the output rows.
-    fn counted(&self, out: Option<RecordBatch>) -> Option<RecordBatch> {
-        if let Some(out) = &out {
-            self.metrics.record_output(out.num_rows());
+    /// Queues `out` to leave.
+    fn send(&mut self, out: Option<RecordBatch>) -> Result<()> {
+        if let Some(out) = out {
+            self.coalescer.push_batch(out)?;
         }
-        out
+        Ok(())
     }
 
     /// The rows of the groups `emit` takes from the reducers, whose keys are `keys`.

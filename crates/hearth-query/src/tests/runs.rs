@@ -40,6 +40,34 @@ fn rows_hashed(plan: &Arc<dyn ExecutionPlan>) -> usize {
     hashed
 }
 
+/// The [`RunAggregateExec`] of `plan`.
+fn run_aggregate(plan: &Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    let mut found = None;
+    plan.apply(|node| {
+        if node.downcast_ref::<RunAggregateExec>().is_some() {
+            found = Some(node.clone());
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .unwrap();
+    found.expect("a RunAggregateExec")
+}
+
+/// The rows of each batch `plan`'s [`RunAggregateExec`] lets out, partition by partition.
+async fn output_batches(ctx: &SessionContext, plan: &Arc<dyn ExecutionPlan>) -> Vec<Vec<usize>> {
+    let runs = run_aggregate(plan);
+    let mut partitions = Vec::new();
+    for p in 0..runs.properties().output_partitioning().partition_count() {
+        let stream = runs.execute(p, ctx.task_ctx()).unwrap();
+        let batches = datafusion::physical_plan::common::collect(stream)
+            .await
+            .unwrap();
+        partitions.push(batches.iter().map(|b| b.num_rows()).collect());
+    }
+    partitions
+}
+
 /// The answer of `plan`, printed.
 async fn answer(ctx: &SessionContext, plan: Arc<dyn ExecutionPlan>) -> String {
     let batches = collect(plan, ctx.task_ctx()).await.unwrap();
@@ -280,6 +308,19 @@ async fn check(
         }
         let by_hashing = answer(&ctx, hashing(plan().await)).await;
         assert_eq!(by_runs, by_hashing, "{sql}, batches of {batch_size}");
+        if !merged {
+            // Groups leave in full batches (a partition's last may be short), not as the few
+            // each input batch closes.
+            let sizes = output_batches(&ctx, &plan().await).await;
+            for partition in &sizes {
+                if let Some((_, full)) = partition.split_last() {
+                    assert!(
+                        full.iter().all(|&rows| rows == batch_size),
+                        "{sql}, batches of {batch_size}: {sizes:?}"
+                    );
+                }
+            }
+        }
         assert!(by_runs.lines().count() > 6, "{by_runs}");
     }
 }
