@@ -6,13 +6,18 @@
 //! is UTC, so this wrapper relabels a UTC timestamp as zone-less (the same values, no copy),
 //! lets DataFusion take its arithmetic path, and labels the result UTC again. Timestamps in
 //! other zones, and zone-less ones, go to DataFusion's function as they are.
+//!
+//! DataFusion's arithmetic path divides by a step it looks up at run time, a hardware division
+//! per row (about 2 ns here: 4 % of double-groupby-all's CPU). UTC timestamps of a column
+//! truncated to a second, minute, hour or day are floored here with the step a constant, which
+//! the compiler turns into a multiplication.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
 use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    ArrowTimestampType, DataType, Field, FieldRef, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
@@ -60,6 +65,49 @@ fn relabel(value: &ColumnarValue, unit: TimeUnit, zone: Option<Arc<str>>) -> Col
     }
 }
 
+/// Each of `times` floored to a multiple of `STEP` ticks (NULL stays NULL).
+fn floor<const STEP: i64, T: ArrowTimestampType>(times: &PrimitiveArray<T>) -> ArrayRef {
+    Arc::new(
+        times
+            .unary::<_, T>(|t| t - t.rem_euclid(STEP))
+            .with_timezone_opt(times.timezone()),
+    )
+}
+
+/// `times` (a timestamp array of `unit`) truncated to `granularity` where that is a second, a
+/// minute, an hour or a day, which in UTC are fixed numbers of ticks; `None` otherwise.
+fn truncate_fixed(times: &dyn Array, unit: TimeUnit, granularity: &str) -> Option<ArrayRef> {
+    const SECOND: i64 = 1;
+    const MINUTE: i64 = 60;
+    const HOUR: i64 = 3_600;
+    const DAY: i64 = 86_400;
+    let seconds = match granularity.to_ascii_lowercase().as_str() {
+        "second" => SECOND,
+        "minute" => MINUTE,
+        "hour" => HOUR,
+        "day" => DAY,
+        _ => return None,
+    };
+    macro_rules! by_step {
+        ($ty:ty, $per_second:expr) => {{
+            const PER: i64 = $per_second;
+            let times = times.as_primitive_opt::<$ty>()?;
+            Some(match seconds {
+                SECOND => floor::<{ SECOND * PER }, $ty>(times),
+                MINUTE => floor::<{ MINUTE * PER }, $ty>(times),
+                HOUR => floor::<{ HOUR * PER }, $ty>(times),
+                _ => floor::<{ DAY * PER }, $ty>(times),
+            })
+        }};
+    }
+    match unit {
+        TimeUnit::Second => by_step!(TimestampSecondType, 1),
+        TimeUnit::Millisecond => by_step!(TimestampMillisecondType, 1_000),
+        TimeUnit::Microsecond => by_step!(TimestampMicrosecondType, 1_000_000),
+        TimeUnit::Nanosecond => by_step!(TimestampNanosecondType, 1_000_000_000),
+    }
+}
+
 /// Hearth's `date_trunc`: DataFusion's, with UTC timestamps truncated as zone-less ones.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct UtcDateTrunc {
@@ -92,6 +140,14 @@ impl ScalarUDFImpl for UtcDateTrunc {
             && let DataType::Timestamp(unit, Some(zone)) = time.data_type()
             && is_utc(&zone)
         {
+            if let (
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(granularity))),
+                ColumnarValue::Array(times),
+            ) = (&args.args[0], time)
+                && let Some(truncated) = truncate_fixed(times.as_ref(), unit, granularity)
+            {
+                return Ok(ColumnarValue::Array(truncated));
+            }
             let plain = relabel(time, unit, None);
             let field = Arc::new(Field::new(
                 self.name(),
@@ -128,13 +184,16 @@ pub fn date_trunc_udf() -> ScalarUDF {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Array, TimestampMicrosecondArray};
+    use datafusion::arrow::array::{
+        TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
+        TimestampSecondArray,
+    };
     use datafusion::config::ConfigOptions;
 
-    fn call(udf: &ScalarUDF, unit: &str, times: &TimestampMicrosecondArray) -> ArrayRef {
+    fn call(udf: &ScalarUDF, unit: &str, times: &dyn Array) -> ArrayRef {
         let args = vec![
             ColumnarValue::Scalar(ScalarValue::Utf8(Some(unit.into()))),
-            ColumnarValue::Array(Arc::new(times.clone())),
+            ColumnarValue::Array(times.slice(0, times.len())),
         ];
         let arg_fields = args
             .iter()
@@ -169,24 +228,67 @@ mod tests {
             Some(4_102_444_799_999_999),
             None,
         ];
-        let times = TimestampMicrosecondArray::from(values.to_vec()).with_timezone("UTC");
-        for unit in [
-            "microsecond",
-            "millisecond",
-            "second",
-            "minute",
-            "hour",
-            "day",
-            "week",
-            "month",
-            "quarter",
-            "year",
-        ] {
-            let a = call(&ours, unit, &times);
-            let b = call(&theirs, unit, &times);
-            assert_eq!(a.data_type(), b.data_type(), "{unit}");
-            assert_eq!(a.as_ref(), b.as_ref(), "{unit}");
+        let micros = TimestampMicrosecondArray::from(values.to_vec()).with_timezone("UTC");
+        // The same instants in every unit (the fixed steps are constants per unit).
+        let seconds = TimestampSecondArray::from(
+            values
+                .iter()
+                .map(|v| v.map(|v| v.div_euclid(1_000_000)))
+                .collect::<Vec<_>>(),
+        )
+        .with_timezone("UTC");
+        let millis = TimestampMillisecondArray::from(
+            values
+                .iter()
+                .map(|v| v.map(|v| v.div_euclid(1_000)))
+                .collect::<Vec<_>>(),
+        )
+        .with_timezone("UTC");
+        let nanos = TimestampNanosecondArray::from(
+            values
+                .iter()
+                .map(|v| v.map(|v| v * 1_000 + 999))
+                .collect::<Vec<_>>(),
+        )
+        .with_timezone("UTC");
+        let arrays: [&dyn Array; 4] = [&seconds, &millis, &micros, &nanos];
+        for times in arrays {
+            for unit in [
+                "microsecond",
+                "millisecond",
+                "second",
+                "minute",
+                "hour",
+                "HOUR",
+                "Day",
+                "day",
+                "week",
+                "month",
+                "quarter",
+                "year",
+            ] {
+                let a = call(&ours, unit, times);
+                let b = call(&theirs, unit, times);
+                assert_eq!(
+                    a.data_type(),
+                    b.data_type(),
+                    "{unit} of {}",
+                    times.data_type()
+                );
+                assert_eq!(a.as_ref(), b.as_ref(), "{unit} of {}", times.data_type());
+            }
         }
+        // Spot checks that do not lean on DataFusion: an hour and a day before the epoch.
+        let hour = call(&ours, "hour", &micros);
+        let hour = hour.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(hour.value(1), -3_600_000_000);
+        assert_eq!(hour.value(2), 1_709_164_800_000_000);
+        let day = call(&ours, "day", &seconds);
+        assert_eq!(
+            day.as_primitive::<TimestampSecondType>().value(4),
+            -2_208_988_800 - 86_400
+        );
+        assert!(day.is_null(6));
     }
 
     #[test]
