@@ -12,7 +12,9 @@
 //!   order around a flush), those rows join the merge and the rest of that file is rewritten
 //!   at its own rank. Nothing ranks between it and the run, and the two outputs share no
 //!   identity (an identity includes its time), so every merge across files gives what it gave
-//!   before; queries then read the seam without merging rows.
+//!   before; queries then read the seam without merging rows. A partition no longer written
+//!   (settled: see [`CompactionPolicy::settle_passes`]) gets this for its last file too, where
+//!   fewer than `min_files` small files would otherwise stay as they are for good.
 //! * Atomic: the inputs are removed and the output added in one commit; the catalog's file list
 //!   changes in one step after it. A failed compaction changes nothing (an uploaded but
 //!   uncommitted output is an orphan that vacuum deletes).
@@ -52,6 +54,11 @@ pub struct CompactionPolicy {
     /// table's columns): Parquet of time series compresses tens of times, so the target size
     /// alone does not bound it. Files holding half of it or more are left alone.
     pub memory_budget: u64,
+    /// A partition whose files have not changed for this many compaction passes is settled
+    /// (no writes reach it any more, such as yesterday's): it is compacted below `min_files`
+    /// too, so its last few small files do not stay apart, or overlapping the file before
+    /// them, for good.
+    pub settle_passes: u32,
 }
 
 impl Default for CompactionPolicy {
@@ -61,6 +68,7 @@ impl Default for CompactionPolicy {
             min_files: 4,
             grace: Duration::from_secs(3600),
             memory_budget: 1 << 30,
+            settle_passes: 10,
         }
     }
 }
@@ -126,7 +134,16 @@ const TRIM_SHARE: f64 = 0.25;
 /// merged file can take the rank of its newest input), oldest first, up to the target size and
 /// the budget, and the large file before the run when the run reaches into its time range (see
 /// [`Picked::trim`]); `None` when no partition has such a run.
-pub fn pick(files: &[FileMeta], policy: &CompactionPolicy, bytes_per_row: u64) -> Option<Picked> {
+///
+/// In a partition `settled` names (see [`CompactionPolicy::settle_passes`]) a run qualifies with
+/// fewer than `min_files`: two or more small files, or a lone one that the file before it
+/// reaches into and that can be trimmed apart from it.
+pub fn pick(
+    files: &[FileMeta],
+    policy: &CompactionPolicy,
+    bytes_per_row: u64,
+    settled: &(dyn Fn(&str) -> bool + Sync),
+) -> Option<Picked> {
     let max_rows = policy.memory_budget / bytes_per_row.max(1);
     let large = |f: &FileMeta| f.size >= policy.target_bytes || f.rows >= max_rows / 2;
     let mut by_date: std::collections::BTreeMap<&str, Vec<&FileMeta>> = Default::default();
@@ -134,9 +151,19 @@ pub fn pick(files: &[FileMeta], policy: &CompactionPolicy, bytes_per_row: u64) -
         by_date.entry(f.date.as_str()).or_default().push(f);
     }
     let min_files = policy.min_files.max(2);
+    // Whether the rows of `b` from `from` on are few enough to trim (see [`TRIM_SHARE`]).
+    let trims = |b: &FileMeta, from: i64| {
+        let share = (b.max_time.saturating_sub(from) as f64 + 1.0)
+            / (b.max_time.saturating_sub(b.min_time) as f64 + 1.0);
+        b.max_time >= from && from > b.min_time && share <= TRIM_SHARE
+    };
+    // Trimming the file before decodes it and copies the rows it keeps once: about two thirds
+    // of what its rows would take merged.
+    let reserve = |b: &FileMeta| b.rows * 2 / 3;
     // The longest run of each partition, with the file ranked before it.
     let mut best: Option<(Option<&FileMeta>, Vec<&FileMeta>)> = None;
-    for (_, mut partition) in by_date {
+    for (date, mut partition) in by_date {
+        let settled = settled(date);
         partition.sort_by_key(|f| (f.rank, f.path.clone()));
         let mut start = 0;
         while start < partition.len() {
@@ -145,16 +172,23 @@ pub fn pick(files: &[FileMeta], policy: &CompactionPolicy, bytes_per_row: u64) -
                 .position(|f| large(f))
                 .map_or(partition.len(), |i| start + i);
             let run = &partition[start..end];
-            if run.len() >= min_files && best.as_ref().is_none_or(|(_, b)| run.len() > b.len()) {
-                best = Some((start.checked_sub(1).map(|i| partition[i]), run.to_vec()));
+            let before = start.checked_sub(1).map(|i| partition[i]);
+            let qualifies = run.len() >= min_files
+                || settled && run.len() >= 2
+                || settled
+                    && run.len() == 1
+                    && before.is_some_and(|b| {
+                        reserve(b) + run[0].rows <= max_rows && trims(b, run[0].min_time)
+                    });
+            if qualifies && best.as_ref().is_none_or(|(_, b)| run.len() > b.len()) {
+                best = Some((before, run.to_vec()));
             }
             start = end + 1;
         }
     }
     let (before, run) = best?;
-    // Trimming the file before decodes it and copies the rows it keeps once: about two thirds
-    // of what its rows would take merged. Then one small file may be merged alone (the next
-    // compaction merges the result with the rest of the run).
+    // With a trim, one small file may be merged alone (the next compaction merges the result
+    // with the rest of the run).
     let take = |reserve: u64, least: usize| {
         let mut picked: Vec<FileMeta> = Vec::new();
         let (mut bytes, mut rows) = (0, reserve);
@@ -171,28 +205,22 @@ pub fn pick(files: &[FileMeta], policy: &CompactionPolicy, bytes_per_row: u64) -
         }
         picked
     };
-    let trims = |b: &&FileMeta, picked: &[FileMeta]| {
-        let from = picked.iter().map(|f| f.min_time).min().unwrap_or(i64::MAX);
-        let share = (b.max_time.saturating_sub(from) as f64 + 1.0)
-            / (b.max_time.saturating_sub(b.min_time) as f64 + 1.0);
-        b.max_time >= from && from > b.min_time && share <= TRIM_SHARE
-    };
-    let reserve = before.map_or(0, |b| b.rows * 2 / 3);
     if let Some(b) = before
-        && reserve + run[0].rows <= max_rows
+        && reserve(b) + run[0].rows <= max_rows
     {
-        let picked = take(reserve, 1);
-        if trims(&b, &picked) {
+        let picked = take(reserve(b), 1);
+        let from = picked.iter().map(|f| f.min_time).min().unwrap_or(i64::MAX);
+        if trims(b, from) {
             return Some(Picked {
                 inputs: picked,
                 trim: Some(b.clone()),
             });
         }
     }
-    Some(Picked {
-        inputs: take(0, 2),
-        trim: None,
-    })
+    let inputs = take(0, 2);
+    // A file merged alone would be rewritten as it is, again and again (a lone file of a
+    // settled partition qualifies only where it is trimmed, above).
+    (inputs.len() >= 2).then_some(Picked { inputs, trim: None })
 }
 
 /// The rows of a file in the table schema, batch by batch.
@@ -289,12 +317,14 @@ pub async fn compact_table(
     store: &Store,
     table: &Table,
     policy: &CompactionPolicy,
+    settled: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Option<Compacted>, StorageError> {
     let state = table.state();
     let Some(Picked { inputs, trim }) = pick(
         &state.files,
         policy,
         compaction_bytes_per_row(&state.schema),
+        settled,
     ) else {
         return Ok(None);
     };
@@ -432,24 +462,84 @@ pub async fn expire_table(
     Ok(expired.len())
 }
 
-/// Compacts every table until nothing is due; returns what was compacted.
+/// Compacts every table until nothing is due; returns what was compacted. `settled(table,
+/// date)` tells the partitions settled (see [`CompactionPolicy::settle_passes`]).
 pub async fn compact_all(
     store: &Store,
     tables: &[Arc<Table>],
     policy: &CompactionPolicy,
+    settled: &(dyn Fn(&Table, &str) -> bool + Sync),
 ) -> Result<Vec<Compacted>, StorageError> {
     let mut done = Vec::new();
     for table in tables {
-        while let Some(c) = compact_table(store, table, policy).await? {
+        let settled = |date: &str| settled(table, date);
+        while let Some(c) = compact_table(store, table, policy, &settled).await? {
             done.push(c);
         }
     }
     Ok(done)
 }
 
+/// The partitions whose files have not changed for some compaction passes (see
+/// [`CompactionPolicy::settle_passes`]), kept across passes.
+#[derive(Debug, Default, Clone)]
+pub struct Settling {
+    /// Per (database, table, day): a digest of the partition's files, and the passes since it
+    /// last changed.
+    seen: std::collections::HashMap<(String, String, String), (u64, u32)>,
+}
+
+impl Settling {
+    /// Records one pass over `tables`: a partition whose files are the ones of the last pass
+    /// counts one more unchanged pass; partitions that are gone are forgotten.
+    pub fn observe(&mut self, tables: &[Arc<Table>]) {
+        use std::hash::{Hash, Hasher};
+        let mut digests: std::collections::HashMap<(String, String, String), Vec<&str>> =
+            Default::default();
+        let states: Vec<_> = tables.iter().map(|t| (t, t.state())).collect();
+        for (table, state) in &states {
+            for f in &state.files {
+                let key = (
+                    table.db().to_string(),
+                    table.name().to_string(),
+                    f.date.clone(),
+                );
+                digests.entry(key).or_default().push(&f.path);
+            }
+        }
+        let mut seen = std::collections::HashMap::with_capacity(digests.len());
+        for (key, mut paths) in digests {
+            paths.sort_unstable();
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            paths.hash(&mut hasher);
+            let digest = hasher.finish();
+            let passes = match self.seen.get(&key) {
+                Some(&(last, passes)) if last == digest => passes.saturating_add(1),
+                _ => 0,
+            };
+            seen.insert(key, (digest, passes));
+        }
+        self.seen = seen;
+    }
+
+    /// Whether `table`'s partition `date` has been unchanged for at least `passes` passes.
+    pub fn settled(&self, table: &Table, date: &str, passes: u32) -> bool {
+        let key = (
+            table.db().to_string(),
+            table.name().to_string(),
+            date.to_string(),
+        );
+        self.seen.get(&key).is_some_and(|&(_, n)| n >= passes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unsettled(_: &str) -> bool {
+        false
+    }
 
     fn file(date: &str, size: u64, rank: u64) -> FileMeta {
         FileMeta {
@@ -471,6 +561,7 @@ mod tests {
             min_files: 3,
             grace: Duration::ZERO,
             memory_budget: 1 << 30,
+            settle_passes: 10,
         };
         let files = vec![
             file("2025-01-01", 10, 1),
@@ -481,13 +572,13 @@ mod tests {
             file("2025-01-02", 40, 4),
             file("2025-01-02", 40, 6),
         ];
-        let picked = pick(&files, &policy, 100).unwrap().inputs;
+        let picked = pick(&files, &policy, 100, &unsettled).unwrap().inputs;
         let ranks: Vec<u64> = picked.iter().map(|f| f.rank).collect();
         // The large file stays; 40 + 40 fits, a third would pass the target.
         assert_eq!(ranks, [3, 4]);
         assert!(picked.iter().all(|f| f.date == "2025-01-02"));
         // Too few small files anywhere: nothing to do.
-        assert_eq!(pick(&files[..3], &policy, 100), None);
+        assert_eq!(pick(&files[..3], &policy, 100, &unsettled), None);
         // A large file ranked between small ones splits them: merging 3 and 5 into a file of
         // rank 5 would put 3's values above the large file's.
         let files = vec![
@@ -497,7 +588,7 @@ mod tests {
             file("2025-01-02", 10, 6),
             file("2025-01-02", 10, 7),
         ];
-        let ranks: Vec<u64> = pick(&files, &policy, 100)
+        let ranks: Vec<u64> = pick(&files, &policy, 100, &unsettled)
             .unwrap()
             .inputs
             .iter()
@@ -508,7 +599,7 @@ mod tests {
             min_files: 4,
             ..policy
         };
-        assert_eq!(pick(&files, &policy, 100), None);
+        assert_eq!(pick(&files, &policy, 100, &unsettled), None);
     }
 
     #[test]
@@ -519,13 +610,14 @@ mod tests {
             min_files: 2,
             grace: Duration::ZERO,
             memory_budget: 100_000,
+            settle_passes: 10,
         };
         let rows = |rank: u64, rows: u64| FileMeta {
             rows,
             ..file("2025-01-01", 10, rank)
         };
         let files = vec![rows(1, 300), rows(2, 300), rows(3, 300), rows(4, 300)];
-        let picked: Vec<u64> = pick(&files, &policy, 100)
+        let picked: Vec<u64> = pick(&files, &policy, 100, &unsettled)
             .unwrap()
             .inputs
             .iter()
@@ -535,14 +627,17 @@ mod tests {
         assert_eq!(picked, [1, 2, 3]);
         // The merged 900-row file is left alone from then on.
         let files = vec![rows(3, 900), rows(4, 300), rows(5, 300)];
-        let picked: Vec<u64> = pick(&files, &policy, 100)
+        let picked: Vec<u64> = pick(&files, &policy, 100, &unsettled)
             .unwrap()
             .inputs
             .iter()
             .map(|f| f.rank)
             .collect();
         assert_eq!(picked, [4, 5]);
-        assert_eq!(pick(&[rows(5, 600), rows(6, 700)], &policy, 100), None);
+        assert_eq!(
+            pick(&[rows(5, 600), rows(6, 700)], &policy, 100, &unsettled),
+            None
+        );
     }
 
     #[test]
@@ -553,6 +648,7 @@ mod tests {
             min_files: 2,
             grace: Duration::ZERO,
             memory_budget: 100_000,
+            settle_passes: 10,
         };
         let span = |rank: u64, rows: u64, min_time: i64, max_time: i64| FileMeta {
             rows,
@@ -563,22 +659,22 @@ mod tests {
         let large = span(1, 600, 0, 999);
         let run = [span(2, 250, 950, 1_100), span(3, 250, 1_090, 1_200)];
         let files = [&[large.clone()][..], &run].concat();
-        let picked = pick(&files, &policy, 100).unwrap();
+        let picked = pick(&files, &policy, 100, &unsettled).unwrap();
         assert_eq!(picked.inputs, run);
         assert_eq!(picked.trim, Some(large.clone()));
         // The trimmed file's share counts against the budget: a third small file would pass it.
         let more = [&files[..], &[span(4, 250, 1_200, 1_300)]].concat();
-        let picked = pick(&more, &policy, 100).unwrap();
+        let picked = pick(&more, &policy, 100, &unsettled).unwrap();
         assert_eq!((picked.inputs.len(), picked.trim.is_some()), (2, true));
         // A large file near the budget is trimmed with one small file.
         let full = [span(1, 900, 0, 999), run[0].clone(), run[1].clone()];
-        let picked = pick(&full, &policy, 100).unwrap();
+        let picked = pick(&full, &policy, 100, &unsettled).unwrap();
         assert_eq!(picked.inputs, run[..1]);
         assert_eq!(picked.trim, Some(full[0].clone()));
         // Too large to trim within the budget: the run is merged as before.
         let huge = [span(1, 1_200, 0, 999), run[0].clone(), run[1].clone()];
         assert_eq!(
-            pick(&huge, &policy, 100).unwrap(),
+            pick(&huge, &policy, 100, &unsettled).unwrap(),
             Picked {
                 inputs: run.to_vec(),
                 trim: None
@@ -586,15 +682,83 @@ mod tests {
         );
         // No overlap: nothing to trim, and the budget is the run's.
         let apart = [span(1, 600, 0, 900), run[0].clone(), run[1].clone()];
-        let picked = pick(&apart, &policy, 100).unwrap();
+        let picked = pick(&apart, &policy, 100, &unsettled).unwrap();
         assert_eq!(picked.trim, None);
         let later = [&apart[..], &[span(4, 250, 1_200, 1_300)]].concat();
-        assert_eq!(pick(&later, &policy, 100).unwrap().inputs.len(), 3);
+        assert_eq!(
+            pick(&later, &policy, 100, &unsettled).unwrap().inputs.len(),
+            3
+        );
         // Late rows across most of the large file: rewriting it is not worth a seam.
         let late = [large.clone(), span(2, 250, 100, 1_100), run[1].clone()];
-        assert_eq!(pick(&late, &policy, 100).unwrap().trim, None);
+        assert_eq!(pick(&late, &policy, 100, &unsettled).unwrap().trim, None);
         // A large file ranked after the run is not the run's to trim.
         let after = [run[0].clone(), run[1].clone(), span(4, 600, 1_000, 1_500)];
-        assert_eq!(pick(&after, &policy, 100).unwrap().trim, None);
+        assert_eq!(pick(&after, &policy, 100, &unsettled).unwrap().trim, None);
+    }
+
+    #[test]
+    fn a_settled_partition_is_compacted_below_min_files() {
+        // 1 000 rows fit the budget; files of 500 rows or more are large.
+        let policy = CompactionPolicy {
+            target_bytes: 1 << 30,
+            min_files: 4,
+            grace: Duration::ZERO,
+            memory_budget: 100_000,
+            settle_passes: 10,
+        };
+        let span = |date: &str, rank: u64, rows: u64, min_time: i64, max_time: i64| FileMeta {
+            rows,
+            min_time,
+            max_time,
+            ..file(date, 10, rank)
+        };
+        let settled = |date: &str| date == "2025-01-01";
+        // A day's last small file reaches into the large file before it (a flush's late rows).
+        let large = span("2025-01-01", 1, 600, 0, 999);
+        let last = span("2025-01-01", 2, 300, 990, 1_200);
+        let day = [large.clone(), last.clone()];
+        assert_eq!(pick(&day, &policy, 100, &unsettled), None);
+        assert_eq!(
+            pick(&day, &policy, 100, &settled),
+            Some(Picked {
+                inputs: vec![last.clone()],
+                trim: Some(large.clone()),
+            })
+        );
+        // Once trimmed apart, nothing is left to do: a lone file is never merged by itself.
+        let apart = [
+            span("2025-01-01", 1, 590, 0, 989),
+            span("2025-01-01", 2, 310, 990, 1_200),
+        ];
+        assert_eq!(pick(&apart, &policy, 100, &settled), None);
+        // Nor where trimming would rewrite most of the file before, or pass the budget.
+        let late = [large.clone(), span("2025-01-01", 2, 300, 100, 1_200)];
+        assert_eq!(pick(&late, &policy, 100, &settled), None);
+        let big = [span("2025-01-01", 1, 1_100, 0, 999), last.clone()];
+        assert_eq!(pick(&big, &policy, 100, &settled), None);
+        // Two or three small files of a settled day are merged; of a day still written, not.
+        let small = [
+            large.clone(),
+            span("2025-01-01", 2, 100, 1_000, 1_100),
+            span("2025-01-01", 3, 100, 1_100, 1_200),
+        ];
+        let picked = pick(&small, &policy, 100, &settled).unwrap();
+        assert_eq!((picked.inputs.len(), picked.trim), (2, None));
+        let today: Vec<FileMeta> = small
+            .iter()
+            .map(|f| FileMeta {
+                date: "2025-01-02".into(),
+                ..f.clone()
+            })
+            .collect();
+        assert_eq!(pick(&today, &policy, 100, &settled), None);
+        // A settled day's lone run does not displace a longer run elsewhere.
+        let mut both = day.to_vec();
+        both.extend(today.iter().cloned());
+        both.push(span("2025-01-02", 4, 100, 1_200, 1_300));
+        both.push(span("2025-01-02", 5, 100, 1_300, 1_400));
+        let picked = pick(&both, &policy, 100, &settled).unwrap();
+        assert!(picked.inputs.iter().all(|f| f.date == "2025-01-02"));
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use hearth_catalog::catalog::{Catalog, Database};
+use hearth_catalog::catalog::{Catalog, Database, Table};
 use hearth_catalog::names;
 use hearth_catalog::schema::{ColumnKind, TIME_COLUMN, TableSchema};
 use hearth_catalog::store::{Store, StoreOptions};
@@ -114,6 +114,8 @@ pub struct Storage {
     persist_lock: tokio::sync::Mutex<()>,
     /// Serialises the rewrites of files (compaction, retention, deletes).
     maintenance: tokio::sync::Mutex<()>,
+    /// Which day partitions have stopped changing, pass by pass of the compactor.
+    settling: parking_lot::Mutex<crate::compact::Settling>,
     /// The latest row of every series of the tables that asked for it.
     last: Arc<LastCache>,
     /// Told of every write, flush and delete (the continuous views). Weak: the observer
@@ -273,6 +275,7 @@ impl Storage {
             config,
             persist_lock: tokio::sync::Mutex::new(()),
             maintenance: tokio::sync::Mutex::new(()),
+            settling: Default::default(),
             last: Arc::new(LastCache::default()),
             observer: Default::default(),
             row_clock: parking_lot::Mutex::new(row_clock),
@@ -636,7 +639,14 @@ impl Storage {
                 tables.push(table);
             }
         }
-        let done = compact_all(&self.store, &tables, &self.config.compaction).await?;
+        let settling = {
+            let mut settling = self.settling.lock();
+            settling.observe(&tables);
+            settling.clone()
+        };
+        let passes = self.config.compaction.settle_passes;
+        let settled = |table: &Table, date: &str| settling.settled(table, date, passes);
+        let done = compact_all(&self.store, &tables, &self.config.compaction, &settled).await?;
         // Vacuum also deletes files no commit refers to: never while a flush has uploaded files
         // it has not committed yet.
         let _guard = self.persist_lock.lock().await;

@@ -122,6 +122,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             grace: config.vacuum_grace,
             // Compaction decodes its inputs: a quarter of the memory limit for it.
             memory_budget: config.memory_limit as u64 / 4,
+            ..CompactionPolicy::default()
         },
         retention: config.retention,
     })
