@@ -107,6 +107,24 @@ async fn persisted_days_without_overlap_are_read_without_merging() {
     assert!(table(&engine, late).await.contains("| 7.0 |"));
 }
 
+/// Writes readings `from..to` (i) of three households at 1764000000 + 10 i s, power
+/// k * 1000 + i, and flushes them into a file of their own.
+async fn write_readings(storage: &Storage, k: i64, from: i64, to: i64) {
+    let body: String = (from..to)
+        .flat_map(|i| {
+            (0..3).map(move |h| {
+                format!(
+                    "energy,household=h{h} power_w={} {}\n",
+                    k * 1000 + i,
+                    1_764_000_000 + 10 * i
+                )
+            })
+        })
+        .collect();
+    write_lines(storage, &body).await;
+    storage.flush(FlushReason::Age).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_leaves_files_that_share_no_time_and_the_same_answers() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,29 +133,17 @@ async fn compaction_leaves_files_that_share_no_time_and_the_same_answers() {
     // budget, and a file of 200 rows or more is large.
     cfg.compaction.memory_budget = 147 * 400;
     let storage = Storage::open(cfg.clone()).await.unwrap();
-    // Flush k writes readings i of three households at 1764000000 + 10 i s, power k * 1000 + i:
-    // one large file (i < 100), then four small ones, the first rewriting i = 95..99 as writes
+    // One large file (i < 100), then four small ones, the first rewriting i = 95..99 as writes
     // that arrived out of order around a flush would.
-    let flush = async |k: i64, from: i64, to: i64| {
-        let body: String = (from..to)
-            .flat_map(|i| {
-                (0..3).map(move |h| {
-                    format!(
-                        "energy,household=h{h} power_w={} {}\n",
-                        k * 1000 + i,
-                        1_764_000_000 + 10 * i
-                    )
-                })
-            })
-            .collect();
-        write_lines(&storage, &body).await;
-        storage.flush(FlushReason::Age).await.unwrap();
-    };
-    flush(1, 0, 100).await;
-    flush(2, 95, 110).await;
-    flush(3, 110, 125).await;
-    flush(4, 125, 140).await;
-    flush(5, 140, 155).await;
+    for (k, from, to) in [
+        (1, 0, 100),
+        (2, 95, 110),
+        (3, 110, 125),
+        (4, 125, 140),
+        (5, 140, 155),
+    ] {
+        write_readings(&storage, k, from, to).await;
+    }
     let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
     let sql = "SELECT household, power_w, time FROM energy ORDER BY household, time";
     let before = table(&engine, sql).await;
@@ -187,19 +193,7 @@ async fn a_settled_day_s_last_file_is_trimmed_apart_from_the_one_before() {
     cfg.compaction.settle_passes = 2;
     let storage = Storage::open(cfg).await.unwrap();
     for (k, from, to) in [(1, 0, 100), (2, 95, 110)] {
-        let body: String = (from..to)
-            .flat_map(|i| {
-                (0..3).map(move |h| {
-                    format!(
-                        "energy,household=h{h} power_w={} {}\n",
-                        k * 1000 + i,
-                        1_764_000_000 + 10 * i
-                    )
-                })
-            })
-            .collect();
-        write_lines(&storage, &body).await;
-        storage.flush(FlushReason::Age).await.unwrap();
+        write_readings(&storage, k, from, to).await;
     }
     let engine = QueryEngine::new(storage.clone(), 1 << 28).unwrap();
     let sql = "SELECT household, power_w, time FROM energy ORDER BY household, time";
