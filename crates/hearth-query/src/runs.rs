@@ -11,7 +11,8 @@
 //! rows (arrow's `partition`, one vectorised compare per key column) and reduces each run at
 //! once: `count`, `sum`, `avg`, `min` and `max` with arrow's kernels ([`kernels`]), any other
 //! aggregate through DataFusion's groups accumulator, given the run's group for each row. A group
-//! is emitted as soon as the next begins, so the state held is one group wide.
+//! is closed as soon as the next begins, so the state held is one group wide (closed groups
+//! leave in batches that grow from a few dozen rows to the session's batch size: [`Outgoing`]).
 //!
 //! Partial aggregation may emit a group more than once: the final aggregate merges the states.
 //! So the result is the same whatever the input's order; order only decides how much the
@@ -28,7 +29,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use datafusion::arrow::compute::kernels::cmp::distinct;
-use datafusion::arrow::compute::{BatchCoalescer, cast, concat, partition, take};
+use datafusion::arrow::compute::{cast, concat, concat_batches, partition, take};
 use datafusion::arrow::datatypes::{DataType, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
@@ -323,8 +324,7 @@ impl ExecutionPlan for RunAggregateExec {
                 .then(|| Merger::new(&self.aggregate, context.memory_pool(), partition))
                 .transpose()?,
             hashing: false,
-            coalescer: BatchCoalescer::new(self.aggregate.schema(), batch_size)
-                .with_biggest_coalesce_batch_size(Some(batch_size / 2)),
+            outgoing: Outgoing::new(self.aggregate.schema(), batch_size),
             rows_hashed: MetricBuilder::new(&self.metrics).counter("rows_hashed", partition),
             metrics: BaselineMetrics::new(&self.metrics, partition),
         };
@@ -384,11 +384,8 @@ struct Runs {
     merger: Option<Merger>,
     /// Whether runs turned out short, and every row is now hashed into the merger's groups.
     hashing: bool,
-    /// The groups on their way out, in order. An input batch closes a few dozen groups (one
-    /// host's hours); sent on one by one, each tiny batch costs the repartition and merge
-    /// above more than its rows do, so they leave in batches of the session's batch size
-    /// (the merger's larger batches pass as they are).
-    coalescer: BatchCoalescer,
+    /// The groups on their way out, in order, gathered into growing batches.
+    outgoing: Outgoing,
     /// The rows hashed so (`EXPLAIN ANALYZE`).
     rows_hashed: Count,
     metrics: BaselineMetrics,
@@ -397,7 +394,7 @@ struct Runs {
 impl Runs {
     /// The next batch of groups ready to leave, if any.
     fn next_out(&mut self) -> Option<RecordBatch> {
-        let out = self.coalescer.next_completed_batch()?;
+        let out = self.outgoing.ready.pop_front()?;
         self.metrics.record_output(out.num_rows());
         Some(out)
     }
@@ -536,7 +533,7 @@ impl Runs {
             }
         };
         self.send(out)?;
-        Ok(self.coalescer.finish_buffered_batch()?)
+        self.outgoing.flush()
     }
 
     /// `groups` (complete ones) on their way out: through the merger if there is one.
@@ -567,10 +564,10 @@ impl Runs {
 
     /// Queues `out` to leave.
     fn send(&mut self, out: Option<RecordBatch>) -> Result<()> {
-        if let Some(out) = out {
-            self.coalescer.push_batch(out)?;
+        match out {
+            Some(out) => self.outgoing.push(out),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The rows of the groups `emit` takes from the reducers, whose keys are `keys`.
@@ -582,6 +579,74 @@ impl Runs {
             }
         }
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+/// Groups that leave first: at least this many rows (or the session's batch size, if smaller).
+pub(crate) const FIRST_OUT: usize = 64;
+
+/// The groups on their way out, in order, gathered into batches that double in size from
+/// [`FIRST_OUT`] rows up to the session's batch size.
+///
+/// An input batch closes only a few dozen groups (one host's hours); sent on one by one, each
+/// tiny batch costs the repartition and merge above more than its rows do (double-groupby-all:
+/// 533 batches of ~30 rows). Batches of the full size from the start would instead hold back
+/// the first groups until thousands are closed, where a `LIMIT` or a top-k sort above stops
+/// reading once it has enough; doubling keeps the groups held back at most as many as have
+/// left, and the batches few.
+struct Outgoing {
+    schema: SchemaRef,
+    /// Batches complete and in order, to leave.
+    ready: std::collections::VecDeque<RecordBatch>,
+    /// Groups gathered for the next batch, and their rows.
+    pending: Vec<RecordBatch>,
+    rows: usize,
+    /// The rows the next batch leaves at, and the most it grows to.
+    target: usize,
+    most: usize,
+}
+
+impl Outgoing {
+    fn new(schema: SchemaRef, batch_size: usize) -> Outgoing {
+        let most = batch_size.max(1);
+        Outgoing {
+            schema,
+            ready: Default::default(),
+            pending: Vec::new(),
+            rows: 0,
+            target: FIRST_OUT.min(most),
+            most,
+        }
+    }
+
+    /// Adds `groups`; a batch is ready once the rows gathered reach the target.
+    fn push(&mut self, groups: RecordBatch) -> Result<()> {
+        if groups.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += groups.num_rows();
+        self.pending.push(groups);
+        if self.rows >= self.target {
+            self.flush()?;
+            self.target = (self.target * 2).min(self.most);
+        }
+        Ok(())
+    }
+
+    /// Makes whatever is gathered a batch ready to leave.
+    fn flush(&mut self) -> Result<()> {
+        let batch = match self.pending.len() {
+            0 => return Ok(()),
+            1 => self.pending.remove(0),
+            _ => {
+                let batch = concat_batches(&self.schema, &self.pending)?;
+                self.pending.clear();
+                batch
+            }
+        };
+        self.rows = 0;
+        self.ready.push_back(batch);
+        Ok(())
     }
 }
 
