@@ -81,13 +81,15 @@ fn truncate_fixed(times: &dyn Array, unit: TimeUnit, granularity: &str) -> Optio
     const MINUTE: i64 = 60;
     const HOUR: i64 = 3_600;
     const DAY: i64 = 86_400;
-    let seconds = match granularity.to_ascii_lowercase().as_str() {
-        "second" => SECOND,
-        "minute" => MINUTE,
-        "hour" => HOUR,
-        "day" => DAY,
-        _ => return None,
-    };
+    // Called once per batch: the unit's name is compared in place, not lower-cased into a copy.
+    let (_, seconds) = [
+        ("second", SECOND),
+        ("minute", MINUTE),
+        ("hour", HOUR),
+        ("day", DAY),
+    ]
+    .into_iter()
+    .find(|(name, _)| granularity.eq_ignore_ascii_case(name))?;
     macro_rules! by_step {
         ($ty:ty, $per_second:expr) => {{
             const PER: i64 = $per_second;
