@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
@@ -10,7 +12,7 @@ use hearth_storage::flush::FlushReason;
 
 use super::{open, physical_plan, write_lines, xorshift};
 use crate::QueryEngine;
-use crate::runs::{FIRST_OUT, RunAggregateExec};
+use crate::runs::{GATHER_BATCHES, Outgoing, RunAggregateExec};
 
 /// `plan` with every [`RunAggregateExec`] put back to the aggregate it replaced.
 fn hashing(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
@@ -54,18 +56,28 @@ fn run_aggregate(plan: &Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
     found.expect("a RunAggregateExec")
 }
 
-/// The rows of each batch `plan`'s [`RunAggregateExec`] lets out, partition by partition.
-async fn output_batches(ctx: &SessionContext, plan: &Arc<dyn ExecutionPlan>) -> Vec<Vec<usize>> {
+/// The rows into a plan's [`RunAggregateExec`], and partition by partition the rows of each
+/// batch it lets out, from two copies of the plan (a repartition runs once).
+async fn output_batches(
+    ctx: &SessionContext,
+    plan: &Arc<dyn ExecutionPlan>,
+    copy: &Arc<dyn ExecutionPlan>,
+) -> (usize, Vec<Vec<usize>>) {
     let runs = run_aggregate(plan);
-    let mut partitions = Vec::new();
-    for p in 0..runs.properties().output_partitioning().partition_count() {
-        let stream = runs.execute(p, ctx.task_ctx()).unwrap();
+    let input = run_aggregate(copy).children()[0].clone();
+    let rows = async |plan: &Arc<dyn ExecutionPlan>, p| {
+        let stream = plan.execute(p, ctx.task_ctx()).unwrap();
         let batches = datafusion::physical_plan::common::collect(stream)
             .await
             .unwrap();
-        partitions.push(batches.iter().map(|b| b.num_rows()).collect());
+        batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>()
+    };
+    let (mut rows_in, mut partitions) = (0, Vec::new());
+    for p in 0..runs.properties().output_partitioning().partition_count() {
+        rows_in += rows(&input, p).await.iter().sum::<usize>();
+        partitions.push(rows(&runs, p).await);
     }
-    partitions
+    (rows_in, partitions)
 }
 
 /// The answer of `plan`, printed.
@@ -171,6 +183,57 @@ async fn aggregating_by_runs_answers_what_hashing_answers() {
 /// Where the aggregate reads the files alone, the tags it groups by and uses for nothing else
 /// are read as dictionaries, whose keys mark the runs; the answers are the hashing aggregate's,
 /// conditions on those tags included.
+#[test]
+fn closed_groups_leave_at_the_batch_size_or_after_gathering_long_enough() {
+    let schema = Arc::new(Schema::new(vec![Field::new("g", DataType::Int64, false)]));
+    let groups = |from: i64, n: i64| {
+        let column = Arc::new(Int64Array::from_iter_values(from..from + n));
+        RecordBatch::try_new(schema.clone(), vec![column]).unwrap()
+    };
+    let leaving = |out: &mut Outgoing| {
+        let mut batches = Vec::new();
+        while let Some(batch) = out.next() {
+            let values = batch.column(0).as_primitive::<Int64Type>();
+            batches.push(values.values().to_vec());
+        }
+        batches
+    };
+    let mut out = Outgoing::new(schema.clone(), 10);
+    // Input batches of 10 rows closing 3 groups each: full batches, in order.
+    out.push(groups(0, 3)).unwrap();
+    out.read(10).unwrap();
+    out.push(groups(3, 3)).unwrap();
+    out.read(10).unwrap();
+    assert!(leaving(&mut out).is_empty());
+    out.push(groups(6, 3)).unwrap();
+    out.read(10).unwrap();
+    out.push(groups(9, 3)).unwrap();
+    out.read(10).unwrap();
+    assert_eq!(leaving(&mut out), vec![(0..12).collect::<Vec<_>>()]);
+    // Wide groups: those gathered leave once GATHER_BATCHES input batches were read since the
+    // first arrived, not when 10 are closed.
+    out.push(groups(100, 1)).unwrap();
+    for i in 1..GATHER_BATCHES {
+        out.read(10).unwrap();
+        assert!(leaving(&mut out).is_empty(), "{i}");
+    }
+    out.push(groups(101, 1)).unwrap();
+    out.read(10).unwrap();
+    assert_eq!(leaving(&mut out), vec![vec![100, 101]]);
+    // Input read with nothing waiting does not count.
+    for _ in 0..2 * GATHER_BATCHES {
+        out.read(10).unwrap();
+    }
+    out.push(groups(102, 1)).unwrap();
+    out.read(10).unwrap();
+    assert!(leaving(&mut out).is_empty());
+    // The end lets out whatever is gathered.
+    out.push(groups(200, 2)).unwrap();
+    out.flush().unwrap();
+    out.flush().unwrap();
+    assert_eq!(leaving(&mut out), vec![vec![102, 200, 201]]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_grouped_by_are_read_as_dictionaries() {
     let (_dir, storage, engine) = open().await;
@@ -309,17 +372,17 @@ async fn check(
         let by_hashing = answer(&ctx, hashing(plan().await)).await;
         assert_eq!(by_runs, by_hashing, "{sql}, batches of {batch_size}");
         if !merged {
-            // Groups leave in batches that double from FIRST_OUT rows up to the batch size (a
-            // partition's last may be short), not as the few each input batch closes.
-            let sizes = output_batches(&ctx, &plan().await).await;
-            for partition in &sizes {
-                if let Some((_, complete)) = partition.split_last() {
-                    for (i, &rows) in complete.iter().enumerate() {
-                        let least = (FIRST_OUT << i.min(20)).min(batch_size);
-                        assert!(rows >= least, "{sql}, batches of {batch_size}: {sizes:?}");
-                    }
-                }
-            }
+            // Groups leave gathered, not as the few each input batch closes: a batch leaves full
+            // (batch size) or after GATHER_BATCHES batches' worth of input, and once at the end
+            // of each partition.
+            let (rows_in, sizes) = output_batches(&ctx, &plan().await, &plan().await).await;
+            let groups: usize = sizes.iter().flatten().sum();
+            let most = groups / batch_size + rows_in / (GATHER_BATCHES * batch_size) + sizes.len();
+            let batches: usize = sizes.iter().map(Vec::len).sum();
+            assert!(
+                batches <= most,
+                "{sql}, batches of {batch_size}, {rows_in} rows in: {sizes:?}"
+            );
         }
         assert!(by_runs.lines().count() > 6, "{by_runs}");
     }
