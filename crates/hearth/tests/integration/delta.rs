@@ -1,6 +1,9 @@
-//! After a graceful stop the data is a plain Delta Lake table that another reader sees whole.
+//! After a graceful stop the data is a plain Delta Lake table that another reader sees whole;
+//! the compactor keeps its files apart in time.
 
-use crate::server::{Server, query_json, write_two_days};
+use std::time::{Duration, Instant};
+
+use crate::server::{Server, post, query_json, write_two_days};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_leaves_delta_tables_that_deltalake_reads() {
@@ -95,4 +98,122 @@ os._exit(0)
     )
     .await;
     assert_eq!(again, expected);
+}
+
+/// A finished day whose last file is small and overlaps the one before it (writes that arrived
+/// late around a flush) is below `--compaction-min-files`; once the day stays unchanged for ten
+/// compactor passes it is settled, and the compactor trims the two files apart: same answers,
+/// no seam for queries to merge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_day_s_overlapping_last_file_is_trimmed_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--flush-size",
+            "1KiB",
+            "--compaction-interval",
+            "1s",
+            "--compaction-target-size",
+            "4KiB",
+            "--vacuum-grace",
+            "0s",
+        ],
+    );
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    let files = async || {
+        query_json(
+            &server,
+            "home",
+            "SELECT rows, bytes, min_time, max_time FROM system.parquet_files ORDER BY rank",
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .clone()
+    };
+    let wait_for_files = async |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = files().await;
+            if now.len() == n {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "waiting for {n} files: {now:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    // Readings i of three households every 10 s; power varies so the file does not compress
+    // to nothing. The second write repeats the first's last 20 instants (new values) and goes
+    // on for 20 more.
+    let readings = |from: i64, to: i64, k: i64| -> String {
+        (from..to)
+            .flat_map(|i| {
+                (0..3).map(move |h| {
+                    let power = (i * 7919 + h * 104_729 + k) % 5003;
+                    format!(
+                        "energy,household=h{h} power_w={power} {}\n",
+                        1_764_000_000 + 10 * i
+                    )
+                })
+            })
+            .collect()
+    };
+    assert_eq!(post(&url, readings(0, 1000, 0)).await.0, 204);
+    wait_for_files(1).await;
+    assert_eq!(post(&url, readings(980, 1020, 1)).await.0, 204);
+    let overlapping = wait_for_files(2).await;
+    // The premise: a large file (at least the target size), then a lone small one reaching
+    // back into its time range.
+    assert_eq!(overlapping[0]["rows"], 3000, "{overlapping:?}");
+    assert!(
+        overlapping[0]["bytes"].as_i64().unwrap() >= 4096,
+        "{overlapping:?}"
+    );
+    assert_eq!(overlapping[1]["rows"], 120, "{overlapping:?}");
+    assert!(
+        overlapping[1]["bytes"].as_i64().unwrap() < 4096,
+        "{overlapping:?}"
+    );
+    assert!(overlapping[1]["min_time"].as_str() <= overlapping[0]["max_time"].as_str());
+    let sql = "SELECT household, power_w, time FROM energy ORDER BY household, time";
+    let before = query_json(&server, "home", sql).await;
+    assert_eq!(before.as_array().unwrap().len(), 3060);
+    // h0 at instant 999, written by both: the late write's value wins.
+    assert_eq!(before[999]["power_w"], f64::from((999 * 7919 + 1) % 5003));
+    let explain = format!("EXPLAIN {sql}");
+    assert!(
+        query_json(&server, "home", &explain)
+            .await
+            .to_string()
+            .contains("last_value")
+    );
+
+    // Settled after ten unchanged passes (a second each), then trimmed: the large file's last
+    // 20 instants (60 rows) join the small file's.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let apart = loop {
+        let now = files().await;
+        if now.len() == 2 && now[0]["max_time"].as_str() < now[1]["min_time"].as_str() {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not trimmed apart: {now:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(apart[0]["rows"], 2940, "{apart:?}");
+    assert_eq!(apart[1]["rows"], 120, "{apart:?}");
+    assert_eq!(apart[0]["max_time"], "2025-11-24T18:43:10Z", "{apart:?}");
+    assert_eq!(apart[1]["min_time"], "2025-11-24T18:43:20Z", "{apart:?}");
+    assert_eq!(query_json(&server, "home", sql).await, before);
+    assert!(
+        !query_json(&server, "home", &explain)
+            .await
+            .to_string()
+            .contains("last_value")
+    );
+    assert!(server.log().contains("\"compacted\""));
 }
