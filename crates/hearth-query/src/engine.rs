@@ -607,6 +607,64 @@ impl QueryEngine {
         Some(run.await)
     }
 
+    /// Builds the latest-row caches of the tables that had theirs on before the server
+    /// started (see `hearth_storage::last`), one table after another, each with the query that
+    /// switches a cache on (`DISTINCT ON` the table's tags, latest first): run in the
+    /// background at start-up, so the first such query after a restart reads a ready cache.
+    /// Tables that no longer exist are forgotten; a failure is logged and the next query builds
+    /// that cache instead. Returns the caches built.
+    pub async fn build_remembered_latest_rows(&self) -> usize {
+        let last = self.storage.last().clone();
+        let mut built = 0;
+        for (db, name) in last.remembered() {
+            let table = self
+                .storage
+                .catalog()
+                .database(&db)
+                .and_then(|d| d.table(&name));
+            let Some(table) = table else {
+                last.forget(&db, &name);
+                continue;
+            };
+            if last.active(&db, &name).is_some_and(|t| t.is_ready()) {
+                continue;
+            }
+            let quote = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+            let tags: Vec<String> = table
+                .schema()
+                .columns()
+                .iter()
+                .filter(|c| c.kind == ColumnKind::Tag)
+                .map(|c| quote(&c.name))
+                .collect();
+            if tags.is_empty() {
+                continue;
+            }
+            let tags = tags.join(", ");
+            let sql = format!(
+                "SELECT DISTINCT ON ({tags}) * FROM {} ORDER BY {tags}, time DESC",
+                quote(&name)
+            );
+            let started = std::time::Instant::now();
+            match self.query(&db, &sql).await {
+                Ok(_) if last.active(&db, &name).is_some_and(|t| t.is_ready()) => {
+                    built += 1;
+                    tracing::info!(
+                        db = %db,
+                        table = %name,
+                        ms = started.elapsed().as_millis() as u64,
+                        "latest-row cache built"
+                    );
+                }
+                Ok(_) => tracing::warn!(db = %db, table = %name, "latest-row cache not built"),
+                Err(e) => {
+                    tracing::warn!(db = %db, table = %name, error = %e, "cannot build the latest-row cache")
+                }
+            }
+        }
+        built
+    }
+
     /// Runs a read-only query in database `db` and collects the result.
     pub async fn query(
         &self,

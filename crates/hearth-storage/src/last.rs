@@ -13,10 +13,14 @@
 //!
 //! Deletes drop the table's cache ([`LastCache::invalidate`]); the next query builds it again.
 //! Retention needs nothing: a series whose latest row is past it has no rows left to show, and
-//! readers filter by time. Nothing is persisted: after a restart the first query builds it.
+//! readers filter by time. The rows are not persisted, only which tables had their cache on
+//! ([`LastCache::remembering`]): after a restart the server builds those in the background
+//! (one scan each), so the first query after it does not pay for the build.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -54,6 +58,8 @@ type SeriesMap = HashMap<u64, Vec<(SeriesKey, Series)>, foldhash::fast::FixedSta
 pub struct TableLast {
     series: Mutex<SeriesMap>,
     ready: tokio::sync::OnceCell<()>,
+    /// The builds of every table's cache, counted (see [`LastCache::builds`]).
+    builds: Arc<AtomicU64>,
 }
 
 /// The tag, field and time columns of a batch, by index.
@@ -270,7 +276,25 @@ impl TableLast {
     where
         F: std::future::Future<Output = Result<(), E>>,
     {
-        self.ready.get_or_try_init(|| build).await.map(|_| ())
+        let started = std::time::Instant::now();
+        self.ready
+            .get_or_try_init(|| async move {
+                build.await?;
+                self.builds.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    series = self.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "latest-row cache built"
+                );
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Whether the cache is built.
+    pub fn is_ready(&self) -> bool {
+        self.ready.initialized()
     }
 
     /// Number of series.
@@ -409,16 +433,88 @@ pub fn latest_fields_schema(schema: &TableSchema) -> SchemaRef {
 #[derive(Debug, Default)]
 pub struct LastCache {
     tables: Mutex<HashMap<(String, String), Arc<TableLast>>>,
+    /// The file remembering which tables had their cache on, if any, and those tables.
+    file: Option<PathBuf>,
+    remembered: Mutex<BTreeSet<(String, String)>>,
+    builds: Arc<AtomicU64>,
 }
 
 impl LastCache {
+    /// A cache that remembers in `file` (JSON, `[[db, table], ...]`) which tables had their
+    /// cache switched on, and starts with the tables the file names ([`LastCache::remembered`]).
+    /// A file that cannot be read is logged and ignored: the caches are built by queries then.
+    pub fn remembering(file: PathBuf) -> LastCache {
+        let remembered = match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(file = %file.display(), error = %e, "ignoring unreadable latest-row cache list");
+                BTreeSet::new()
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "ignoring unreadable latest-row cache list");
+                BTreeSet::new()
+            }
+        };
+        LastCache {
+            file: Some(file),
+            remembered: Mutex::new(remembered),
+            ..LastCache::default()
+        }
+    }
+
+    /// The tables whose cache was switched on, here or before a restart.
+    pub fn remembered(&self) -> Vec<(String, String)> {
+        self.remembered.lock().iter().cloned().collect()
+    }
+
+    /// Forgets a table (it no longer exists): it is not built after the next restart.
+    pub fn forget(&self, db: &str, table: &str) {
+        let mut remembered = self.remembered.lock();
+        if remembered.remove(&(db.to_string(), table.to_string())) {
+            self.save(&remembered);
+        }
+    }
+
+    /// How many caches were built (from a table's rows) since the start.
+    pub fn builds(&self) -> u64 {
+        self.builds.load(Ordering::Relaxed)
+    }
+
     /// The cache of a table, switched on (and empty, not ready) if it was not.
     pub fn table(&self, db: &str, table: &str) -> Arc<TableLast> {
-        self.tables
+        let key = (db.to_string(), table.to_string());
+        let last = self
+            .tables
             .lock()
-            .entry((db.to_string(), table.to_string()))
-            .or_default()
-            .clone()
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(TableLast {
+                    builds: self.builds.clone(),
+                    ..TableLast::default()
+                })
+            })
+            .clone();
+        if self.file.is_some() {
+            let mut remembered = self.remembered.lock();
+            if remembered.insert(key) {
+                self.save(&remembered);
+            }
+        }
+        last
+    }
+
+    /// Writes `remembered` to the file (a new file renamed over the old). A failure is logged:
+    /// the list only saves a build after a restart.
+    fn save(&self, remembered: &BTreeSet<(String, String)>) {
+        let Some(file) = &self.file else { return };
+        let write = || {
+            let fresh = file.with_extension("json.new");
+            std::fs::write(&fresh, serde_json::to_vec(remembered)?)?;
+            std::fs::rename(&fresh, file)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(file = %file.display(), error = %e, "cannot save the latest-row cache list");
+        }
     }
 
     /// The cache of a table if it is switched on.
@@ -567,5 +663,49 @@ mod tests {
                 Some(f) => assert_eq!(&rows, f),
             }
         }
+    }
+
+    #[test]
+    fn the_tables_with_a_cache_are_remembered_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("latest-row-caches.json");
+        let cache = LastCache::remembering(file.clone());
+        assert!(cache.remembered().is_empty());
+        cache.table("home", "energy");
+        cache.table("farm", "barn");
+        cache.table("home", "energy");
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let both = pairs(&[("farm", "barn"), ("home", "energy")]);
+        assert_eq!(cache.remembered(), both);
+        // Dropping a cache (a delete) keeps the table remembered; forgetting does not.
+        cache.invalidate("home", "energy");
+        let again = LastCache::remembering(file.clone());
+        assert_eq!(again.remembered(), both);
+        assert!(
+            again.active("home", "energy").is_none(),
+            "remembered, not switched on"
+        );
+        again.forget("farm", "barn");
+        assert_eq!(
+            LastCache::remembering(file.clone()).remembered(),
+            pairs(&[("home", "energy")])
+        );
+        // A damaged list is ignored, and replaced at the next table switched on.
+        std::fs::write(&file, "[[\"home\"").unwrap();
+        let damaged = LastCache::remembering(file.clone());
+        assert!(damaged.remembered().is_empty());
+        damaged.table("home", "energy");
+        assert_eq!(
+            LastCache::remembering(file).remembered(),
+            pairs(&[("home", "energy")])
+        );
+        // Without a file nothing is remembered.
+        let plain = LastCache::default();
+        plain.table("home", "energy");
+        assert_eq!(plain.remembered(), vec![]);
     }
 }

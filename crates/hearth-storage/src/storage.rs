@@ -57,6 +57,9 @@ pub struct StorageConfig {
     pub compaction: CompactionPolicy,
     /// How long rows are kept (by their time) in every database; `None` keeps them forever.
     pub retention: Option<Duration>,
+    /// The local file remembering which tables' latest-row caches are on, so they can be built
+    /// again after a restart ([`LastCache::remembering`]); `None` to not remember.
+    pub latest_row_caches: Option<PathBuf>,
 }
 
 impl StorageConfig {
@@ -74,6 +77,7 @@ impl StorageConfig {
             idempotency_window: Duration::from_secs(3600),
             compaction: Default::default(),
             retention: None,
+            latest_row_caches: Some(dir.join("latest-row-caches.json")),
         }
     }
 }
@@ -266,6 +270,10 @@ impl Storage {
             "WAL replayed"
         );
         let row_clock = last_row_number(&catalog, &buffer);
+        let last = Arc::new(match &config.latest_row_caches {
+            Some(file) => LastCache::remembering(file.clone()),
+            None => LastCache::default(),
+        });
         Ok(Arc::new(Storage {
             catalog,
             store,
@@ -276,7 +284,7 @@ impl Storage {
             persist_lock: tokio::sync::Mutex::new(()),
             maintenance: tokio::sync::Mutex::new(()),
             settling: Default::default(),
-            last: Arc::new(LastCache::default()),
+            last,
             observer: Default::default(),
             row_clock: parking_lot::Mutex::new(row_clock),
             persisted: tokio::sync::Notify::new(),

@@ -125,6 +125,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             ..CompactionPolicy::default()
         },
         retention: config.retention,
+        latest_row_caches: Some(config.data_dir.join("latest-row-caches.json")),
     })
     .await
     .context("cannot open storage")?;
@@ -235,6 +236,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
     );
     let pg_task = tokio::spawn(pg::serve(pg_listener, pg_server, stopped(stop_rx.clone())));
     info!("ready");
+    // The latest-row caches that were on before the restart, built while the server serves.
+    let warming = engine.clone();
+    tokio::spawn(async move { warming.build_remembered_latest_rows().await });
 
     shutdown_signal().await;
     let _ = stop_tx.send(true);

@@ -164,6 +164,11 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
             state.storage.backlog_bound() as u64,
         ),
         ("hearth_write_backlog_waits_total", "counter", backlog.waits),
+        (
+            "hearth_latest_row_cache_builds_total",
+            "counter",
+            state.storage.last().builds(),
+        ),
     ];
     let mut out = String::new();
     for (name, kind, value) in lines {

@@ -342,3 +342,91 @@ async fn writes_wait_for_the_persister_at_the_write_backlog() {
     let rows = query_json(&server, "home", "SELECT count(*) AS n FROM m").await;
     assert_eq!(rows[0]["n"], 4000, "{rows}");
 }
+
+/// The latest row per series comes from a cache the first such query builds (one scan). A
+/// restart remembers which tables had one and builds them in the background, so the first query
+/// after it reads a ready cache; rows written since are in it, and a dropped table is forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_row_caches_are_built_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--flush-interval", "1h"];
+    let latest = "SELECT DISTINCT ON (household) household, power_w, time FROM energy \
+                  ORDER BY household, time DESC";
+    let builds = async |server: &Server| {
+        metric(
+            &server.metrics().await,
+            "hearth_latest_row_cache_builds_total",
+        )
+    };
+    let server = Server::start(dir.path(), &flags);
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    let body: String = (0..30)
+        .map(|i| {
+            format!(
+                "energy,household=h{} power_w={i} {}\n",
+                i % 3,
+                1_764_000_000 + i
+            )
+        })
+        .collect();
+    assert_eq!(post(&url, body).await.0, 204);
+    // Another table whose cache is switched on and that is dropped before the restart.
+    assert_eq!(post(&url, "gone,room=r1 t=1 1764000000").await.0, 204);
+    assert_eq!(builds(&server).await, 0.0);
+    let rows = serde_json::json!([
+        {"household": "h0", "power_w": 27.0, "time": "2025-11-24T16:00:27Z"},
+        {"household": "h1", "power_w": 28.0, "time": "2025-11-24T16:00:28Z"},
+        {"household": "h2", "power_w": 29.0, "time": "2025-11-24T16:00:29Z"},
+    ]);
+    assert_eq!(query_json(&server, "home", latest).await, rows);
+    let gone = "SELECT DISTINCT ON (room) * FROM gone ORDER BY room, time DESC";
+    assert_eq!(
+        query_json(&server, "home", gone)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(builds(&server).await, 2.0);
+    assert_eq!(query_json(&server, "home", latest).await, rows);
+    assert_eq!(
+        builds(&server).await,
+        2.0,
+        "the second query reads the cache"
+    );
+    assert_eq!(
+        crate::server::sql(&server, "home", "DROP TABLE gone")
+            .await
+            .0,
+        200
+    );
+    assert!(server.stop().success());
+
+    let server = Server::start(dir.path(), &flags);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while builds(&server).await < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        server.log().contains("latest-row cache built"),
+        "{}",
+        server.log()
+    );
+    let url = server.url("/api/v3/write_lp?db=home&precision=s");
+    assert_eq!(
+        post(&url, "energy,household=h1 power_w=99 1764000100")
+            .await
+            .0,
+        204
+    );
+    let mut rows = rows;
+    rows[1] =
+        serde_json::json!({"household": "h1", "power_w": 99.0, "time": "2025-11-24T16:01:40Z"});
+    assert_eq!(query_json(&server, "home", latest).await, rows);
+    // Built once, at start-up, for `energy` only: `gone` was dropped.
+    assert_eq!(builds(&server).await, 1.0, "{}", server.log());
+    let remembered = std::fs::read_to_string(dir.path().join("latest-row-caches.json")).unwrap();
+    assert_eq!(remembered, r#"[["home","energy"]]"#);
+}
