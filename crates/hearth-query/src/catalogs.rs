@@ -11,9 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::TableType;
+use hearth_catalog::schema::ColumnKind;
 use hearth_storage::Storage;
 use parking_lot::RwLock;
 
@@ -108,6 +110,47 @@ impl Catalogs {
     /// Whether database `name` exists.
     pub fn exists(&self, name: &str) -> bool {
         self.storage.catalog().database(name).is_some()
+    }
+
+    /// The columns of table `table` in schema `schema` of database `db` as the catalogs show
+    /// them (`information_schema.columns`, `pg_attribute`), from `columns`, its provider's
+    /// schema: a SQL table's primary-key columns are NOT NULL, as inserts enforce (the Arrow
+    /// schema of its rows keeps them nullable, as its files have them).
+    pub fn presented_columns(
+        &self,
+        db: &str,
+        schema: &str,
+        table: &str,
+        columns: SchemaRef,
+    ) -> SchemaRef {
+        if schema != PUBLIC {
+            return columns;
+        }
+        let Some(stored) = self
+            .storage
+            .catalog()
+            .database(db)
+            .and_then(|d| d.table(table))
+        else {
+            return columns;
+        };
+        let stored = stored.schema();
+        let key = |name: &str| matches!(stored.kind(name), Some(ColumnKind::Key(_)));
+        if !columns.fields().iter().any(|f| key(f.name())) {
+            return columns;
+        }
+        let fields: Vec<_> = columns
+            .fields()
+            .iter()
+            .map(|f| match key(f.name()) {
+                true => Arc::new(f.as_ref().clone().with_nullable(false)),
+                false => f.clone(),
+            })
+            .collect();
+        Arc::new(Schema::new_with_metadata(
+            fields,
+            columns.metadata().clone(),
+        ))
     }
 
     fn db(&self, name: &str) -> Result<Option<Arc<DbCatalog>>> {

@@ -201,11 +201,13 @@ impl InfoTable {
                     continue;
                 }
                 if let Some(t) = schema.table(&name).await? {
+                    let columns =
+                        catalogs.presented_columns(&self.db, &schema_name, &name, t.schema());
                     out.push(TableInfo {
                         schema: schema_name.clone(),
                         name,
                         kind: t.table_type(),
-                        columns: t.schema(),
+                        columns,
                     });
                 }
             }

@@ -70,8 +70,12 @@ impl CatalogInfo for DbScoped {
         schema: &str,
         table: &str,
     ) -> Result<Option<SchemaRef>> {
-        match self.list()?.catalog(catalog).and_then(|c| c.schema(schema)) {
-            Some(s) => Ok(s.table(table).await?.map(|t| t.schema())),
+        let list = self.list()?;
+        match list.catalog(catalog).and_then(|c| c.schema(schema)) {
+            Some(s) => Ok(s
+                .table(table)
+                .await?
+                .map(|t| list.presented_columns(catalog, schema, table, t.schema()))),
             None => Ok(None),
         }
     }

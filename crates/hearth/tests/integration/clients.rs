@@ -252,6 +252,41 @@ async fn psql_meta_commands_show_what_postgres_would() {
     ] {
         assert!(d.contains(line), "missing {line:?} in:\n{d}");
     }
+    // A primary key's columns are NOT NULL, in `\d` (pg_attribute) and information_schema.
+    psql(
+        &server,
+        "home",
+        &[
+            "-c",
+            "CREATE TABLE tariffs (tariff text PRIMARY KEY, eur double precision)",
+        ],
+    );
+    let d = psql(&server, "home", &["-c", "\\d tariffs"]);
+    for line in [
+        "tariff | text             |           | not null |",
+        "eur    | double precision |           |          |",
+    ] {
+        assert!(d.contains(line), "missing {line:?} in:\n{d}");
+    }
+    let nullable = psql(
+        &server,
+        "home",
+        &[
+            "-A",
+            "-t",
+            "-c",
+            "SELECT table_name, column_name, is_nullable FROM information_schema.columns \
+             WHERE table_name IN ('tariffs', 'energy') ORDER BY table_name, ordinal_position",
+        ],
+    );
+    assert!(
+        nullable.starts_with("energy|household|YES\n") && nullable.contains("energy|time|NO\n"),
+        "{nullable}"
+    );
+    assert!(
+        nullable.ends_with("tariffs|tariff|NO\ntariffs|eur|YES\n"),
+        "{nullable}"
+    );
     let dn = psql(&server, "home", &["-c", "\\dn"]);
     assert!(dn.contains("public"), "{dn}");
     psql(&server, "home", &["-c", "\\df"]);
