@@ -598,11 +598,12 @@ pub(crate) const GATHER_BATCHES: usize = 16;
 /// An input batch closes only a few dozen groups (one host's hours); sent on one by one, each
 /// tiny batch costs the repartition and merge above more than its rows do (double-groupby-all:
 /// 533 batches of ~30 rows, 39 ms of 16 000 rows' repartitioning). Gathered up to the batch size
-/// only, the first groups would wait until thousands are closed: where a top-k sort or `LIMIT`
-/// above stops reading once it has enough, the order-preserving repartition between has pulled
-/// a few batches from every partition by then, so larger batches mean more input read for
-/// nothing (a top-k over hourly groups read 7.7 M of 7.9 M rows instead of 4.5 M). Bounding
-/// a batch by the input it covers bounds that read-ahead in rows, whatever the groups' width.
+/// only, they read too far where a top-k sort or `LIMIT` above stops reading once it has
+/// enough: the order-preserving repartition between merges whole batches from every partition
+/// (and pulls ahead), so the larger each batch, the more input every partition has read when
+/// the top-k is done (a top-k over hourly groups: 5.4–7.7 M of 7.9 M rows instead of 4.5 M).
+/// Bounding a batch by the input it covers bounds that read-ahead in rows, whatever the groups'
+/// width.
 pub(crate) struct Outgoing {
     schema: SchemaRef,
     /// Batches complete and in order, to leave.
