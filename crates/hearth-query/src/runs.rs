@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use datafusion::arrow::compute::kernels::cmp::distinct;
-use datafusion::arrow::compute::{cast, concat, concat_batches, partition, take};
+use datafusion::arrow::compute::{BatchCoalescer, cast, concat, partition, take};
 use datafusion::arrow::datatypes::{DataType, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
@@ -605,16 +605,11 @@ pub(crate) const GATHER_BATCHES: usize = 16;
 /// Bounding a batch by the input it covers bounds that read-ahead in rows, whatever the groups'
 /// width.
 pub(crate) struct Outgoing {
-    schema: SchemaRef,
-    /// Batches complete and in order, to leave.
-    ready: std::collections::VecDeque<RecordBatch>,
-    /// Groups gathered for the next batch, and their rows.
-    pending: Vec<RecordBatch>,
-    rows: usize,
-    /// The input rows read since the first group gathered arrived.
+    /// The groups, gathered into batches of the batch size.
+    coalescer: BatchCoalescer,
+    /// The input rows read while groups waited, since a batch last left.
     read: usize,
-    /// The rows a batch leaves at, and the input rows after which it leaves anyway.
-    batch_size: usize,
+    /// The input rows after which the groups waiting leave anyway.
     gather: usize,
 }
 
@@ -622,32 +617,26 @@ impl Outgoing {
     pub(crate) fn new(schema: SchemaRef, batch_size: usize) -> Outgoing {
         let batch_size = batch_size.max(1);
         Outgoing {
-            schema,
-            ready: Default::default(),
-            pending: Vec::new(),
-            rows: 0,
+            coalescer: BatchCoalescer::new(schema, batch_size),
             read: 0,
-            batch_size,
             gather: batch_size.saturating_mul(GATHER_BATCHES),
         }
     }
 
     /// Adds `groups`; a batch is ready once the batch size is reached.
     pub(crate) fn push(&mut self, groups: RecordBatch) -> Result<()> {
-        if groups.num_rows() == 0 {
-            return Ok(());
-        }
-        self.rows += groups.num_rows();
-        self.pending.push(groups);
-        if self.rows >= self.batch_size {
-            self.flush()?;
+        let waiting = self.coalescer.get_buffered_rows() + groups.num_rows();
+        self.coalescer.push_batch(groups)?;
+        if self.coalescer.get_buffered_rows() < waiting {
+            // A batch left: the groups still waiting arrived just now.
+            self.read = 0;
         }
         Ok(())
     }
 
     /// Counts `rows` more input read; the groups gathered leave if they have waited long enough.
     pub(crate) fn read(&mut self, rows: usize) -> Result<()> {
-        if self.pending.is_empty() {
+        if self.coalescer.get_buffered_rows() == 0 {
             return Ok(());
         }
         self.read += rows;
@@ -659,24 +648,13 @@ impl Outgoing {
 
     /// The next batch ready to leave, if any.
     pub(crate) fn next(&mut self) -> Option<RecordBatch> {
-        self.ready.pop_front()
+        self.coalescer.next_completed_batch()
     }
 
     /// Makes whatever is gathered a batch ready to leave.
     pub(crate) fn flush(&mut self) -> Result<()> {
         self.read = 0;
-        let batch = match self.pending.len() {
-            0 => return Ok(()),
-            1 => self.pending.remove(0),
-            _ => {
-                let batch = concat_batches(&self.schema, &self.pending)?;
-                self.pending.clear();
-                batch
-            }
-        };
-        self.rows = 0;
-        self.ready.push_back(batch);
-        Ok(())
+        Ok(self.coalescer.finish_buffered_batch()?)
     }
 }
 
