@@ -276,16 +276,10 @@ impl TableLast {
     where
         F: std::future::Future<Output = Result<(), E>>,
     {
-        let started = std::time::Instant::now();
         self.ready
             .get_or_try_init(|| async move {
                 build.await?;
                 self.builds.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(
-                    series = self.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "latest-row cache built"
-                );
                 Ok(())
             })
             .await
@@ -444,17 +438,16 @@ impl LastCache {
     /// cache switched on, and starts with the tables the file names ([`LastCache::remembered`]).
     /// A file that cannot be read is logged and ignored: the caches are built by queries then.
     pub fn remembering(file: PathBuf) -> LastCache {
-        let remembered = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(file = %file.display(), error = %e, "ignoring unreadable latest-row cache list");
-                BTreeSet::new()
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
-            Err(e) => {
-                tracing::warn!(file = %file.display(), error = %e, "ignoring unreadable latest-row cache list");
-                BTreeSet::new()
-            }
+        let read = match std::fs::read(&file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+            read => read
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string())),
         };
+        let remembered = read.unwrap_or_else(|error| {
+            tracing::warn!(file = %file.display(), %error, "ignoring unreadable latest-row cache list");
+            BTreeSet::new()
+        });
         LastCache {
             file: Some(file),
             remembered: Mutex::new(remembered),
@@ -482,19 +475,26 @@ impl LastCache {
 
     /// The cache of a table, switched on (and empty, not ready) if it was not.
     pub fn table(&self, db: &str, table: &str) -> Arc<TableLast> {
-        let key = (db.to_string(), table.to_string());
-        let last = self
+        use std::collections::hash_map::Entry;
+        let (last, switched_on) = match self
             .tables
             .lock()
-            .entry(key.clone())
-            .or_insert_with(|| {
-                Arc::new(TableLast {
+            .entry((db.to_string(), table.to_string()))
+        {
+            Entry::Occupied(e) => (e.get().clone(), None),
+            Entry::Vacant(e) => {
+                let key = e.key().clone();
+                let last = Arc::new(TableLast {
                     builds: self.builds.clone(),
                     ..TableLast::default()
-                })
-            })
-            .clone();
-        if self.file.is_some() {
+                });
+                (e.insert(last).clone(), Some(key))
+            }
+        };
+        // Remembered when switched on (a table whose cache a delete dropped may be already).
+        if let Some(key) = switched_on
+            && self.file.is_some()
+        {
             let mut remembered = self.remembered.lock();
             if remembered.insert(key) {
                 self.save(&remembered);
