@@ -232,27 +232,13 @@ mod tests {
         ];
         let micros = TimestampMicrosecondArray::from(values.to_vec()).with_timezone("UTC");
         // The same instants in every unit (the fixed steps are constants per unit).
-        let seconds = TimestampSecondArray::from(
-            values
-                .iter()
-                .map(|v| v.map(|v| v.div_euclid(1_000_000)))
-                .collect::<Vec<_>>(),
-        )
-        .with_timezone("UTC");
-        let millis = TimestampMillisecondArray::from(
-            values
-                .iter()
-                .map(|v| v.map(|v| v.div_euclid(1_000)))
-                .collect::<Vec<_>>(),
-        )
-        .with_timezone("UTC");
-        let nanos = TimestampNanosecondArray::from(
-            values
-                .iter()
-                .map(|v| v.map(|v| v * 1_000 + 999))
-                .collect::<Vec<_>>(),
-        )
-        .with_timezone("UTC");
+        let scaled = |f: fn(i64) -> i64| values.iter().map(|v| v.map(f)).collect::<Vec<_>>();
+        let seconds =
+            TimestampSecondArray::from(scaled(|v| v.div_euclid(1_000_000))).with_timezone("UTC");
+        let millis =
+            TimestampMillisecondArray::from(scaled(|v| v.div_euclid(1_000))).with_timezone("UTC");
+        let nanos =
+            TimestampNanosecondArray::from(scaled(|v| v * 1_000 + 999)).with_timezone("UTC");
         let arrays: [&dyn Array; 4] = [&seconds, &millis, &micros, &nanos];
         for times in arrays {
             for unit in [
