@@ -1,13 +1,13 @@
 //! Scans of persisted data through the query engine, with and without pruning.
 //!
-//! A day of TSBS cpu rows (1 000 hosts × 8 640 points, 8.64 M rows, the TSBS query data) is written and persisted in
-//! four flushes of six hours each, so the table has four Parquet files whose time ranges do not
-//! overlap (as after settling: no merge in any plan). Then, through `QueryEngine` sessions (the
-//! planning, the table provider, DataFusion's Parquet scan), each measured iteration runs one
-//! query and collects its answer:
+//! A day of TSBS cpu rows (1 000 hosts × 8 640 points, 8.64 M rows, the TSBS query data) is
+//! written and persisted in four flushes of six hours each, so the table has four Parquet files
+//! whose time ranges do not overlap (as after settling: no merge in any plan). Then, through
+//! `QueryEngine` sessions (the planning, the table provider, DataFusion's Parquet scan), each
+//! measured iteration runs one query and collects its answer:
 //!
 //! - `scan/all_rows`: `count(*)` and `sum(usage_user)` of the whole table (nothing to prune;
-//!   every row of two columns decoded);
+//!   every value of `usage_user` decoded);
 //! - `scan/one_host_hour`: the same for one host and one hour (360 rows): the files outside the
 //!   hour are left out by their time range, and row groups and pages by their statistics
 //!   (`hostname`, `time`), before the remaining rows are filtered as they are decoded;
@@ -21,7 +21,8 @@
 //! Throughput is the table's rows, so the rates compare directly. The answers are checked
 //! before measuring.
 //!
-//! Run: `cargo bench -p hearth-benches --bench scan` (writing the table takes a few seconds).
+//! Run: `cargo bench -p hearth-benches --bench scan` (generating and writing the table takes
+//! about a minute, and 3 GB of memory for the line protocol).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -174,7 +175,8 @@ impl Table {
             .join(", ")
     }
 
-    /// Files the table has, from `system.parquet_files`.
+    /// Files the table has, from `system.parquet_files` (the query gives [`Table::answer`] the
+    /// two integer columns it reads).
     fn files(&self, ctx: &SessionContext) -> i64 {
         self.answer(
             ctx,
