@@ -25,14 +25,13 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import ingest  # noqa: E402  (cpu_seconds)
 from tsbs_queries import Hearth  # noqa: E402  (a `hearth serve` on free ports)
 
 
 def cpu_ms(pid):
     """The CPU time (user + system) process `pid` has used, in milliseconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(") ", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    return ingest.cpu_seconds(pid)[0] * 1000
 
 
 def settle(pid, quiet=0.3, most=60.0):
